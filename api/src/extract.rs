@@ -1,0 +1,175 @@
+//! Extractors: authentication and validated input, so a handler's signature says what it
+//! needs and bad input is refused with the right code before it runs.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use leasehold_core::leases::Owner;
+use leasehold_core::{accounts, ids, tokens};
+use leasehold_entities::account;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated account (`Authorization: Bearer rs_live_…`).
+pub struct AccountAuth {
+    /// The account, as read during authentication.
+    pub account: account::Model,
+}
+
+impl AccountAuth {
+    /// The account as a lease owner.
+    pub fn owner(&self) -> Owner {
+        Owner::account(&self.account.id)
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for AccountAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        match accounts::authenticate(&state.db, key, state.now()).await? {
+            Some(account) => Ok(Self { account }),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// The operator (`Authorization: Bearer <LEASEHOLD_ADMIN_TOKEN>`). Without a configured
+/// token every admin route answers 404, as if it did not exist.
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.config.admin_token else {
+            return Err(ApiError::not_found());
+        };
+        match bearer(&parts.headers) {
+            Some(token) if tokens::constant_time_eq(token, expected.expose()) => Ok(Self),
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// A `:lease_id` path segment; anything that is not a well-formed lease id is 404.
+pub struct LeaseIdPath(pub String);
+
+impl FromRequestParts<AppState> for LeaseIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::not_found())?;
+        if ids::is_valid("lse", &id) { Ok(Self(id)) } else { Err(ApiError::not_found()) }
+    }
+}
+
+/// Query string parameters; malformed ones are `400 bad_request`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// A JSON body; unparsable JSON is `400 invalid_json`, a wrong shape `400 bad_request`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { axum::body::Bytes::from_static(b"{}") } else { bytes };
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {e}"))
+        })?;
+        serde_json::from_value(value).map(Self).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+    }
+}
+
+/// Reads a header as UTF-8 text (`None` when absent).
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map(|s| Some(s.trim()))
+            .map_err(|_| ApiError::invalid_header(name, "must be UTF-8")),
+    }
+}
+
+/// Reads a required non-negative integer header.
+pub fn required_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
+    let text = header_text(headers, name)?.ok_or_else(|| ApiError::invalid_header(name, "is required"))?;
+    parse_u64(name, text)
+}
+
+/// Reads an optional non-negative integer header.
+pub fn optional_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    header_text(headers, name)?.map(|text| parse_u64(name, text)).transpose()
+}
+
+fn parse_u64(name: &str, text: &str) -> Result<u64, ApiError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid_header(name, "must be a whole number"));
+    }
+    text.parse().map_err(|_| ApiError::invalid_header(name, "is too large"))
+}
+
+/// Reads `X-Duration-Seconds` and checks it against the configured range.
+pub fn duration_seconds(headers: &HeaderMap, state: &AppState) -> Result<u64, ApiError> {
+    let duration = required_u64(headers, "x-duration-seconds")?;
+    let limits = &state.config.limits;
+    if duration < limits.min_duration_seconds || duration > limits.max_duration_seconds {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "duration_out_of_range",
+            format!(
+                "X-Duration-Seconds must be between {} and {}",
+                limits.min_duration_seconds, limits.max_duration_seconds
+            ),
+        )
+        .with("min", limits.min_duration_seconds)
+        .with("max", limits.max_duration_seconds));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_must_be_plain_digits() {
+        assert_eq!(parse_u64("x", "42").ok(), Some(42));
+        for bad in ["", "-1", "+1", "1.5", "1e3", "0x10", " 1", "99999999999999999999999"] {
+            assert!(parse_u64("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "bearer abc".parse().expect("header"));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", "Basic abc".parse().expect("header"));
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! The Leasehold HTTP API: `router(state)` builds every route with its middleware and
+//! `serve(listener, state, shutdown)` runs it until `shutdown` resolves.
+
+pub mod api_json;
+pub mod bootstrap;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod range;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids are ULIDs, unless the client sent one.
+#[derive(Clone, Copy)]
+struct UlidRequestId;
+
+impl MakeRequestId for UlidRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        ulid::Ulid::generate().to_string().parse().ok().map(RequestId::new)
+    }
+}
+
+/// Every route with metrics, request ids and request logging.
+pub fn router(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    });
+    routes::all()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and gives in-flight requests up
+/// to the configured shutdown timeout to finish.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let grace = state.config.shutdown_timeout;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut stopped = rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        if tx.send(true).is_err() {
+            tracing::debug!("shutdown observer already gone");
+        }
+    });
+    let deadline = async move {
+        if stopped.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!(grace_seconds = grace.as_secs(), "shutting down: finishing in-flight requests");
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,24 @@
+//! `leasehold-api`: loads config, sets up logging, runs the command.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = leasehold_api::cli::Cli::parse();
+    let config = match leasehold_core::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("leasehold-api: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    leasehold_api::telemetry::init(&config);
+    match leasehold_api::cli::run(cli, config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "leasehold-api failed");
+            eprintln!("leasehold-api: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

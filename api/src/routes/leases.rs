@@ -1,0 +1,130 @@
+//! Leases of every variant: list, show, delete (SPEC §5), and the JSON and headers every
+//! lease response shares.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::routing::get;
+use axum::{Json, Router};
+use leasehold_core::leases::{self, DeleteOutcome, ListFilter, Owner};
+use leasehold_core::time::rfc3339;
+use leasehold_entities::{lease, storage_object};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath};
+use crate::state::AppState;
+
+/// `/api/leases…`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/leases", get(list)).route("/api/leases/{lease_id}", get(show).delete(remove))
+}
+
+/// `X-Lease-Id` and `X-Lease-Expires-At`, carried by every lease response.
+pub fn lease_headers(lease: &lease::Model) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&lease.id) {
+        headers.insert(HeaderName::from_static("x-lease-id"), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&rfc3339(lease.expires_at)) {
+        headers.insert(HeaderName::from_static("x-lease-expires-at"), v);
+    }
+    headers
+}
+
+/// The public JSON of a lease, with its variant's fields.
+pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storage_object::Model>) -> Value {
+    let now = state.now();
+    let mut v = json!({
+        "lease_id": lease.id,
+        "variant": lease.variant,
+        "state": leases::effective_state(lease, now),
+        "owner": { "kind": lease.owner_kind, "id": lease.owner_id },
+        "size_bytes": lease.size_bytes,
+        "created_at": rfc3339(lease.created_at),
+        "expires_at": rfc3339(lease.expires_at),
+        "duration_seconds": lease.duration_seconds,
+        "cost_micros": lease.cost_micros.to_string(),
+        "deleted_at": lease.deleted_at.map(rfc3339),
+    });
+    if let Some(o) = object {
+        v["file_name"] = o.file_name.clone().into();
+        v["content_type"] = o.content_type.clone().into();
+        v["sha256"] = o.sha256.clone().into();
+        v["download_url"] = state.url(&format!("/api/download/{}", lease.id)).into();
+    }
+    v
+}
+
+/// Loads a lease the caller owns that still serves; 404 for unknown or foreign, 410 when
+/// expired or deleted.
+pub async fn serving_lease(state: &AppState, owner: &Owner, lease_id: &str) -> Result<lease::Model, ApiError> {
+    let lease = leases::find_owned(&state.db, owner, lease_id).await?.ok_or_else(ApiError::not_found)?;
+    leases::check_serving(&lease, state.now()).map_err(ApiError::gone)?;
+    Ok(lease)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    variant: Option<String>,
+    state: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, auth: AccountAuth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+    if let Some(v) = &q.variant
+        && !leases::variant::ALL.contains(&v.as_str())
+    {
+        return Err(ApiError::bad_request("variant must be storage, mailbox or checkpoint"));
+    }
+    if let Some(s) = &q.state
+        && !leases::state::ALL.contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request("state must be active, expired or deleted"));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let filter = ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor: q.cursor.as_deref(), limit };
+    let rows = leases::list_owned(&state.db, &auth.owner(), &filter, state.now()).await?;
+    let storage_ids: Vec<&str> = rows.iter().filter(|l| l.variant == leases::variant::STORAGE).map(|l| l.id.as_str()).collect();
+    let objects = if storage_ids.is_empty() {
+        Vec::new()
+    } else {
+        storage_object::Entity::find().filter(storage_object::Column::LeaseId.is_in(storage_ids)).all(&state.db).await?
+    };
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|l| lease_json(&state, l, objects.iter().find(|o| o.lease_id == l.id)))
+        .collect();
+    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|l| l.id.clone())).flatten();
+    Ok(Json(json!({ "status": "ok", "items": items, "next_cursor": next_cursor })))
+}
+
+async fn show(State(state): State<AppState>, auth: AccountAuth, LeaseIdPath(id): LeaseIdPath) -> Result<(HeaderMap, Json<Value>), ApiError> {
+    let lease = serving_lease(&state, &auth.owner(), &id).await?;
+    let object = storage_object::Entity::find_by_id(&lease.id).one(&state.db).await?;
+    Ok((lease_headers(&lease), Json(json!({ "status": "ok", "lease": lease_json(&state, &lease, object.as_ref()) }))))
+}
+
+async fn remove(State(state): State<AppState>, auth: AccountAuth, LeaseIdPath(id): LeaseIdPath) -> Result<(HeaderMap, Json<Value>), ApiError> {
+    delete_lease(&state, &auth.owner(), &id).await
+}
+
+/// Deletes a lease the caller owns (no refund) and removes its bytes.
+pub async fn delete_lease(state: &AppState, owner: &Owner, lease_id: &str) -> Result<(HeaderMap, Json<Value>), ApiError> {
+    let lease = leases::find_owned(&state.db, owner, lease_id).await?.ok_or_else(ApiError::not_found)?;
+    match leases::mark_deleted(&state.db, &lease, state.now()).await? {
+        DeleteOutcome::Gone(gone) => Err(ApiError::gone(gone)),
+        DeleteOutcome::Deleted => {
+            let prefix = leasehold_core::blob::lease_prefix(&lease.id);
+            if let Err(e) = state.blobs.delete_prefix(&prefix).await {
+                tracing::error!(lease.id = %lease.id, error = %e, "deleting the bytes of a deleted lease failed");
+            }
+            Ok((lease_headers(&lease), Json(json!({ "status": "ok", "lease_id": lease.id, "state": "deleted" }))))
+        }
+    }
+}

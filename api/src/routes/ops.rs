@@ -1,0 +1,61 @@
+//! Health, readiness and metrics.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use leasehold_entities::lease;
+use sea_orm::{EntityTrait, ExprTrait, FromQueryResult, QuerySelect};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `/healthz`, `/readyz`, `/metrics`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    if let Err(e) = leasehold_core::db::ping(&state.db).await {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        return Err(ApiError::unavailable("the database is unreachable"));
+    }
+    if let Err(e) = state.blobs.check().await {
+        tracing::warn!(error = %e, "readiness: blob store unreachable");
+        return Err(ApiError::unavailable("the blob store is unreachable"));
+    }
+    Ok(axum::Json(json!({ "status": "ok", "database": "ok", "blob_store": state.blobs.kind() })))
+}
+
+#[derive(FromQueryResult)]
+struct LeaseCount {
+    variant: String,
+    state: String,
+    count: i64,
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let counts = lease::Entity::find()
+        .select_only()
+        .column(lease::Column::Variant)
+        .column(lease::Column::State)
+        .column_as(sea_orm::sea_query::Expr::col(lease::Column::Id).count(), "count")
+        .group_by(lease::Column::Variant)
+        .group_by(lease::Column::State)
+        .into_model::<LeaseCount>()
+        .all(&state.db)
+        .await?;
+    for variant in leasehold_core::leases::variant::ALL {
+        for lease_state in leasehold_core::leases::state::ALL {
+            let n = counts.iter().find(|c| c.variant == variant && c.state == lease_state).map_or(0, |c| c.count);
+            state.metrics.set_leases(variant, lease_state, n);
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))
+}

@@ -1,0 +1,97 @@
+//! `GET /api/pricing` and `GET /api/quote` (SPEC §3). No auth.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use leasehold_core::pricing::micros_to_usdc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ENDPOINTS;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// `/api/pricing`, `/api/quote`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/pricing", get(pricing)).route("/api/quote", get(quote))
+}
+
+async fn pricing(State(state): State<AppState>) -> Json<Value> {
+    let tariff = state.config.tariff;
+    let l = &state.config.limits;
+    Json(json!({
+        "status": "ok",
+        "currency": "USDC",
+        "unit": "micros",
+        "rate": { "micros_per_gb_day": tariff.micros_per_gb_day.to_string() },
+        "minimum_charge_micros": tariff.minimum_charge_micros.to_string(),
+        "formulas": {
+            "storage": { "basis": "bytes_seconds", "size": "file size in bytes",
+                "cost_micros": "max(minimum_charge_micros, ceil(size_bytes * duration_seconds * micros_per_gb_day / (1e9 * 86400)))" },
+            "mailbox": { "basis": "bytes_seconds", "size": "capacity_bytes",
+                "cost_micros": "max(minimum_charge_micros, ceil(capacity_bytes * duration_seconds * micros_per_gb_day / (1e9 * 86400)))" },
+            "checkpoint": { "basis": "reservation", "size": "max_body_bytes",
+                "cost_micros": "max(minimum_charge_micros, ceil(max_body_bytes * duration_seconds * micros_per_gb_day / (1e9 * 86400)))" },
+        },
+        "duration_seconds": { "min": l.min_duration_seconds, "max": l.max_duration_seconds },
+        "limits": {
+            "max_file_bytes": l.max_file_bytes,
+            "max_mailbox_capacity_bytes": l.max_mailbox_capacity_bytes,
+            "default_max_message_bytes": l.default_max_message_bytes,
+            "default_max_messages": l.default_max_messages,
+            "checkpoint_default_body_bytes": l.checkpoint_default_body_bytes,
+            "checkpoint_max_body_bytes": l.checkpoint_max_body_bytes,
+            "checkpoint_default_versions": l.checkpoint_default_versions,
+            "checkpoint_max_versions": l.checkpoint_max_versions,
+            "handoff_max_claims": l.handoff_max_claims,
+            "long_poll_max_seconds": l.long_poll_max_seconds,
+            "tombstone_retention_seconds": l.tombstone_retention_seconds,
+        },
+        "handoff": { "issue_micros": "0", "claim_micros": "0" },
+        "payment": { "api_key": true, "x402": false },
+        "endpoints": ENDPOINTS,
+    }))
+}
+
+#[derive(Deserialize)]
+struct QuoteQuery {
+    size_bytes: Option<String>,
+    duration_seconds: Option<String>,
+}
+
+fn query_u64(name: &str, value: Option<&str>) -> Result<u64, ApiError> {
+    let text = value.ok_or_else(|| ApiError::bad_request(format!("{name} is required")))?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!("{name} must be a whole number")).with("parameter", name));
+    }
+    text.parse().map_err(|_| ApiError::bad_request(format!("{name} is too large")).with("parameter", name))
+}
+
+async fn quote(State(state): State<AppState>, ApiQuery(q): ApiQuery<QuoteQuery>) -> Result<Json<Value>, ApiError> {
+    let size = query_u64("size_bytes", q.size_bytes.as_deref())?;
+    let duration = query_u64("duration_seconds", q.duration_seconds.as_deref())?;
+    let l = &state.config.limits;
+    if duration < l.min_duration_seconds || duration > l.max_duration_seconds {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "duration_out_of_range",
+            format!("duration_seconds must be between {} and {}", l.min_duration_seconds, l.max_duration_seconds),
+        )
+        .with("min", l.min_duration_seconds)
+        .with("max", l.max_duration_seconds));
+    }
+    let largest = l.max_file_bytes.max(l.max_mailbox_capacity_bytes).max(l.checkpoint_max_body_bytes);
+    if size > largest {
+        return Err(ApiError::bad_request(format!("size_bytes must be at most {largest}")).with("parameter", "size_bytes"));
+    }
+    let cost = state.config.tariff.cost_micros(size, duration);
+    Ok(Json(json!({
+        "status": "ok",
+        "size_bytes": size,
+        "duration_seconds": duration,
+        "priceMicros": cost.to_string(),
+        "priceUsdc": micros_to_usdc(cost),
+        "cost_micros": cost.to_string(),
+    })))
+}

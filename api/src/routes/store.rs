@@ -1,0 +1,366 @@
+//! Storage leases (SPEC §6.1): streamed upload, ranged download, delete.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use leasehold_core::accounts::AccountError;
+use leasehold_core::blob::{self, BlobError, ByteStream};
+use leasehold_core::leases::{self, NewStorage};
+use leasehold_core::time::{http_date, rfc3339};
+use leasehold_entities::storage_object;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use prometheus_client::metrics::counter::Counter;
+use sea_orm::EntityTrait;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::leases::{delete_lease, lease_headers, serving_lease};
+use crate::error::ApiError;
+use crate::extract::{AccountAuth, LeaseIdPath, duration_seconds, header_text, optional_u64, required_u64};
+use crate::range::{RangeRequest, parse_range};
+use crate::state::AppState;
+
+/// `/api/store`, `/api/download/{id}`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/store", post(create).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/api/store/{lease_id}", delete(remove))
+        .route("/api/download/{lease_id}", get(download))
+}
+
+/// Validates `X-File-Name`: ≤ 255 bytes of UTF-8 without control characters; any path
+/// components are stripped, and what remains must name a file.
+pub fn file_name(headers: &HeaderMap) -> Result<String, ApiError> {
+    const H: &str = "X-File-Name";
+    let raw = header_text(headers, H)?.ok_or_else(|| ApiError::invalid_header(H, "is required"))?;
+    if raw.len() > 255 {
+        return Err(ApiError::invalid_header(H, "must be at most 255 bytes"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(ApiError::invalid_header(H, "must not contain control characters"));
+    }
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(ApiError::invalid_header(H, "must name a file"));
+    }
+    Ok(name.to_owned())
+}
+
+fn content_type(headers: &HeaderMap) -> Result<String, ApiError> {
+    const H: &str = "Content-Type";
+    match header_text(headers, H)? {
+        None | Some("") => Ok("application/octet-stream".to_owned()),
+        Some(ct) if ct.len() <= 255 && ct.bytes().all(|b| (0x20..0x7f).contains(&b)) => Ok(ct.to_owned()),
+        Some(_) => Err(ApiError::invalid_header(H, "must be at most 255 printable ASCII characters")),
+    }
+}
+
+/// What went wrong with the body, as seen while streaming it.
+#[derive(Default)]
+struct Tally {
+    hasher: Sha256,
+    bytes: u64,
+    too_long: bool,
+    too_short: bool,
+    client_failed: bool,
+}
+
+/// Counts and hashes the body while it streams, and fails the stream (so the blob store
+/// keeps nothing) when it is longer or shorter than declared.
+struct Metered {
+    inner: ByteStream,
+    expected: u64,
+    tally: Arc<Mutex<Tally>>,
+    done: bool,
+}
+
+impl Stream for Metered {
+    type Item = Result<Bytes, io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let polled = self.inner.poll_next_unpin(cx);
+        let expected = self.expected;
+        let Ok(mut tally) = self.tally.lock() else {
+            return Poll::Ready(Some(Err(io::Error::other("tally poisoned"))));
+        };
+        let out = match polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                tally.bytes += chunk.len() as u64;
+                if tally.bytes > expected {
+                    tally.too_long = true;
+                    Some(Err(io::Error::other("body longer than X-Size-Bytes")))
+                } else {
+                    tally.hasher.update(&chunk);
+                    Some(Ok(chunk))
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tally.client_failed = true;
+                Some(Err(e))
+            }
+            Poll::Ready(None) if tally.bytes < expected => {
+                tally.too_short = true;
+                Some(Err(io::Error::other("body shorter than X-Size-Bytes")))
+            }
+            Poll::Ready(None) => None,
+        };
+        drop(tally);
+        if !matches!(out, Some(Ok(_))) {
+            self.done = true;
+        }
+        Poll::Ready(out)
+    }
+}
+
+struct Upload {
+    file_name: String,
+    content_type: String,
+    size: u64,
+    duration: u64,
+    cost: i64,
+}
+
+fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiError> {
+    let file_name = file_name(headers)?;
+    let size = required_u64(headers, "X-Size-Bytes")?;
+    if size == 0 {
+        return Err(ApiError::invalid_header("X-Size-Bytes", "must be at least 1 (empty files are not stored)"));
+    }
+    let duration = duration_seconds(headers, state)?;
+    let content_type = content_type(headers)?;
+    let max = state.config.limits.max_file_bytes;
+    if size > max {
+        return Err(ApiError::payload_too_large(format!("files may be at most {max} bytes")).with("max_bytes", max));
+    }
+    match optional_u64(headers, "Content-Length")? {
+        Some(len) if len > size => return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes")),
+        Some(len) if len < size => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "size_mismatch", "the body is shorter than X-Size-Bytes"));
+        }
+        _ => {}
+    }
+    let cost = i64::try_from(state.config.tariff.cost_micros(size, duration)).unwrap_or(i64::MAX);
+    Ok(Upload { file_name, content_type, size, duration, cost })
+}
+
+async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let upload = validate_upload(&state, &headers)?;
+    if auth.account.balance_micros < upload.cost {
+        return Err(ApiError::insufficient_balance(upload.cost, auth.account.balance_micros));
+    }
+    // The upload and commit run in their own task: if the client goes away, the body
+    // errors, the blob store discards what it had, and nothing is charged.
+    let account_id = auth.account.id.clone();
+    let stream: ByteStream = Box::pin(body.into_data_stream().map(|r| r.map_err(io::Error::other)));
+    tokio::spawn(store_and_commit(state, account_id, upload, stream))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+}
+
+async fn store_and_commit(state: AppState, account_id: String, upload: Upload, body: ByteStream) -> Result<Response, ApiError> {
+    let lease_id = leasehold_core::ids::lease_id();
+    let key = blob::lease_key(&lease_id, "object");
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let metered = Metered { inner: body, expected: upload.size, tally: tally.clone(), done: false };
+    let stored = state.blobs.put_stream(&key, Box::pin(metered)).await;
+    let (sha256, too_long, too_short) = {
+        let t = tally.lock().map_err(|_| ApiError::internal(&"tally poisoned"))?;
+        (hex::encode(t.hasher.clone().finalize()), t.too_long, t.too_short)
+    };
+    match stored {
+        Ok(_) => {}
+        Err(BlobError::Source(_)) if too_long => return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes")),
+        Err(BlobError::Source(_)) if too_short => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "size_mismatch", "the body is shorter than X-Size-Bytes"));
+        }
+        Err(BlobError::Source(e)) => {
+            tracing::info!(error = %e, "upload aborted by the client");
+            return Err(ApiError::bad_request("the upload was interrupted"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.metrics.bytes_in.inc_by(upload.size);
+    let now = state.now();
+    let new = NewStorage {
+        lease_id: lease_id.clone(),
+        blob_key: key,
+        file_name: upload.file_name,
+        content_type: upload.content_type,
+        size_bytes: i64::try_from(upload.size).unwrap_or(i64::MAX),
+        sha256,
+        duration_seconds: i64::try_from(upload.duration).unwrap_or(i64::MAX),
+        cost_micros: upload.cost,
+    };
+    let (lease, object) = match leases::create_storage(&state.db, &account_id, new, now).await {
+        Ok(created) => created,
+        Err(e) => {
+            if let Err(cleanup) = state.blobs.delete_prefix(&blob::lease_prefix(&lease_id)).await {
+                tracing::error!(lease.id = %lease_id, error = %cleanup, "could not remove the bytes of an uncommitted lease");
+            }
+            if !matches!(e, AccountError::InsufficientBalance { .. }) {
+                tracing::error!(lease.id = %lease_id, error = %e, "committing a storage lease failed");
+            }
+            return Err(e.into());
+        }
+    };
+    tracing::info!(lease.id = %lease.id, size_bytes = object.size_bytes, cost_micros = lease.cost_micros, "storage lease created");
+    let body = json!({
+        "status": "ok",
+        "lease_id": lease.id,
+        "variant": "storage",
+        "file_name": object.file_name,
+        "content_type": object.content_type,
+        "size_bytes": object.size_bytes,
+        "sha256": object.sha256,
+        "created_at": rfc3339(lease.created_at),
+        "expires_at": rfc3339(lease.expires_at),
+        "duration_seconds": lease.duration_seconds,
+        "cost_micros": lease.cost_micros.to_string(),
+        "download_url": state.url(&format!("/api/download/{}", lease.id)),
+    });
+    Ok((StatusCode::CREATED, lease_headers(&lease), Json(body)).into_response())
+}
+
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>`.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
+}
+
+/// Counts bytes sent into a metric as the body streams.
+fn counted(stream: ByteStream, counter: Counter) -> ByteStream {
+    Box::pin(stream.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            counter.inc_by(c.len() as u64);
+        }
+    }))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lease = serving_lease(&state, &auth.owner(), &id).await?;
+    if lease.variant != leases::variant::STORAGE {
+        return Err(ApiError::not_found());
+    }
+    let object = storage_object::Entity::find_by_id(&lease.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"storage lease without object"))?;
+    let size = u64::try_from(object.size_bytes).unwrap_or(0);
+    let mut response = Response::builder();
+    let resp_headers = response.headers_mut().ok_or_else(|| ApiError::internal(&"response builder"))?;
+    resp_headers.extend(lease_headers(&lease));
+    let range = match parse_range(headers.get(header::RANGE), size) {
+        RangeRequest::Full => None,
+        RangeRequest::Partial(r) => Some(r),
+        RangeRequest::Unsatisfiable => {
+            let content_range = HeaderValue::from_str(&format!("bytes */{size}")).map_err(|e| ApiError::internal(&e))?;
+            return Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the requested range is outside the file")
+                .with_header(header::CONTENT_RANGE, content_range));
+        }
+    };
+    let insert = |h: &mut HeaderMap, name: header::HeaderName, value: String| -> Result<(), ApiError> {
+        h.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
+        Ok(())
+    };
+    insert(resp_headers, header::CONTENT_TYPE, object.content_type.clone())?;
+    insert(resp_headers, header::CONTENT_DISPOSITION, content_disposition(&object.file_name))?;
+    insert(resp_headers, header::ETAG, format!("\"{}\"", object.sha256))?;
+    insert(resp_headers, header::LAST_MODIFIED, http_date(object.created_at))?;
+    insert(resp_headers, header::ACCEPT_RANGES, "bytes".into())?;
+    let (status, length) = match range {
+        Some(r) => {
+            insert(resp_headers, header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end))?;
+            (StatusCode::PARTIAL_CONTENT, r.len())
+        }
+        None => (StatusCode::OK, size),
+    };
+    insert(resp_headers, header::CONTENT_LENGTH, length.to_string())?;
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        let stream = state.blobs.get(&object.blob_key, range).await?;
+        Body::from_stream(counted(stream, state.metrics.bytes_out.clone()))
+    };
+    response.status(status).body(body).map_err(|e| ApiError::internal(&e))
+}
+
+async fn remove(State(state): State<AppState>, auth: AccountAuth, LeaseIdPath(id): LeaseIdPath) -> Result<Response, ApiError> {
+    let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
+    if lease.variant != leases::variant::STORAGE {
+        return Err(ApiError::not_found());
+    }
+    Ok(delete_lease(&state, &auth.owner(), &id).await?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-file-name", HeaderValue::from_bytes(name).expect("header"));
+        h
+    }
+
+    #[test]
+    fn path_components_are_stripped() {
+        assert_eq!(file_name(&headers(b"a/b/report.pdf")).ok().as_deref(), Some("report.pdf"));
+        assert_eq!(file_name(&headers(b"..\\..\\x.txt")).ok().as_deref(), Some("x.txt"));
+        assert_eq!(file_name(&headers("résumé €.txt".as_bytes())).ok().as_deref(), Some("résumé €.txt"));
+    }
+
+    #[test]
+    fn names_that_are_not_files_are_refused() {
+        for bad in [&b"../"[..], b"..", b"a/", b"", b"tab\there"] {
+            let err = file_name(&headers(bad)).expect_err("must fail");
+            assert_eq!(err.code(), "invalid_header", "{bad:?}");
+        }
+        assert!(file_name(&headers(&[b'a'; 256])).is_err());
+        assert!(file_name(&headers(&[b'a'; 255])).is_ok());
+    }
+
+    #[test]
+    fn content_disposition_has_both_forms() {
+        assert_eq!(
+            content_disposition("résumé \"1\".txt"),
+            "attachment; filename=\"r_sum_ _1_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%221%22.txt"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! S3 backend (AWS S3, MinIO, Garage, R2, s3s): single PUT for small objects, multipart
+//! with one part in flight while the next is read for large ones, aborted on failure.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream as S3Body;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::{BlobEntry, BlobError, ByteRange, ByteStream, validate_key};
+use crate::config::S3Config;
+
+#[derive(Clone, Debug)]
+pub(super) struct S3Backend {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    part_size: usize,
+}
+
+fn s3_err(e: impl std::error::Error) -> BlobError {
+    BlobError::S3(DisplayErrorContext(e).to_string())
+}
+
+impl S3Backend {
+    pub(super) async fn open(config: &S3Config) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()));
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(c) = &config.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.expose().to_owned(),
+                None,
+                None,
+                "leasehold-static",
+            ));
+        }
+        let shared = loader.load().await;
+        // Checksums only where S3 requires them: several S3-compatible stores reject the
+        // newer default of streaming CRC trailers.
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.force_path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Self {
+            client: Client::from_conf(s3_config),
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
+            part_size: config.part_size,
+        }
+    }
+
+    fn full_key(&self, key: &str) -> Result<String, BlobError> {
+        validate_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
+    }
+
+    pub(super) async fn put_stream(&self, key: &str, mut body: ByteStream) -> Result<u64, BlobError> {
+        let key = self.full_key(key)?;
+        let mut buf = BytesMut::with_capacity(self.part_size);
+        let mut total = 0u64;
+        // Fill the first part; a body that ends before it is one plain PUT.
+        while buf.len() < self.part_size {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(BlobError::Source)?;
+                    total += chunk.len() as u64;
+                    buf.extend_from_slice(&chunk);
+                }
+                None => {
+                    self.client
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(&key)
+                        .body(S3Body::from(buf.freeze()))
+                        .send()
+                        .await
+                        .map_err(s3_err)?;
+                    return Ok(total);
+                }
+            }
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(s3_err)?;
+        let upload_id = created.upload_id().ok_or_else(|| BlobError::S3("no upload id".into()))?.to_owned();
+        let mut upload = Multipart { backend: self, key: &key, upload_id: &upload_id, parts: Vec::new(), in_flight: None };
+        let result = upload.run(buf, &mut body, total).await;
+        if let Some(task) = upload.in_flight.take() {
+            task.abort();
+        }
+        match result {
+            Ok(total) => Ok(total),
+            Err(e) => {
+                if let Err(abort) = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await
+                {
+                    tracing::warn!(key = %key, error = %DisplayErrorContext(abort), "could not abort multipart upload");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream, BlobError> {
+        let mut req = self.client.get_object().bucket(&self.bucket).key(self.full_key(key)?);
+        if let Some(r) = range {
+            req = req.range(format!("bytes={}-{}", r.start, r.end));
+        }
+        let out = req.send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key()) { BlobError::NotFound } else { s3_err(e) }
+        })?;
+        let stream = futures_util::stream::unfold(out.body, |mut body| async move {
+            body.next().await.map(|r| (r.map_err(std::io::Error::other), body))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    pub(super) async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {
+        let mut deleted = 0u64;
+        loop {
+            // Always list from the start: the previous page is gone.
+            let page = self.list_page(prefix, None).await?;
+            if page.0.is_empty() {
+                return Ok(deleted);
+            }
+            let ids = page
+                .0
+                .iter()
+                .map(|e| ObjectIdentifier::builder().key(format!("{}{}", self.prefix, e.key)).build().map_err(s3_err))
+                .collect::<Result<Vec<_>, _>>()?;
+            let count = ids.len() as u64;
+            let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(s3_err)?;
+            let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(s3_err)?;
+            if let Some(err) = out.errors().first() {
+                return Err(BlobError::S3(format!(
+                    "delete of {} failed: {}",
+                    err.key().unwrap_or_default(),
+                    err.message().unwrap_or_default()
+                )));
+            }
+            deleted += count;
+        }
+    }
+
+    async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<(Vec<BlobEntry>, Option<String>), BlobError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}{prefix}", self.prefix))
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(s3_err)?;
+        let entries = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                let key = o.key()?.strip_prefix(&self.prefix)?.to_owned();
+                Some(BlobEntry {
+                    key,
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    modified_ms: o.last_modified().map_or(0, |t| t.to_millis().unwrap_or(0)),
+                })
+            })
+            .collect();
+        let next = if out.is_truncated() == Some(true) { out.next_continuation_token().map(str::to_owned) } else { None };
+        Ok((entries, next))
+    }
+
+    pub(super) async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>, BlobError> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let (entries, next) = self.list_page(prefix, token).await?;
+            all.extend(entries);
+            match next {
+                Some(t) => token = Some(t),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub(super) async fn check(&self) -> Result<(), BlobError> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(s3_err)?;
+        Ok(())
+    }
+}
+
+/// One multipart upload: at most one part uploading while the next is being read.
+struct Multipart<'a> {
+    backend: &'a S3Backend,
+    key: &'a str,
+    upload_id: &'a str,
+    parts: Vec<CompletedPart>,
+    in_flight: Option<JoinHandle<Result<CompletedPart, BlobError>>>,
+}
+
+impl Multipart<'_> {
+    async fn run(&mut self, first: BytesMut, body: &mut ByteStream, mut total: u64) -> Result<u64, BlobError> {
+        let part_size = self.backend.part_size;
+        let mut buf = first;
+        loop {
+            if buf.len() >= part_size {
+                let part = buf.split_to(part_size).freeze();
+                self.start_part(part).await?;
+                buf.reserve(part_size);
+            }
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(BlobError::Source)?;
+                    total += chunk.len() as u64;
+                    buf.extend_from_slice(&chunk);
+                }
+                None => break,
+            }
+        }
+        if !buf.is_empty() {
+            self.start_part(buf.freeze()).await?;
+        }
+        self.finish_in_flight().await?;
+        let b = self.backend;
+        b.client
+            .complete_multipart_upload()
+            .bucket(&b.bucket)
+            .key(self.key)
+            .upload_id(self.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build())
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(total)
+    }
+
+    async fn finish_in_flight(&mut self) -> Result<(), BlobError> {
+        if let Some(task) = self.in_flight.take() {
+            let part = task.await.map_err(|e| BlobError::S3(format!("part upload task failed: {e}")))??;
+            self.parts.push(part);
+        }
+        Ok(())
+    }
+
+    async fn start_part(&mut self, part: Bytes) -> Result<(), BlobError> {
+        self.finish_in_flight().await?;
+        let number = i32::try_from(self.parts.len() + 1).map_err(|_| BlobError::S3("too many parts".into()))?;
+        let b = self.backend;
+        let request = b
+            .client
+            .upload_part()
+            .bucket(&b.bucket)
+            .key(self.key)
+            .upload_id(self.upload_id)
+            .part_number(number)
+            .body(S3Body::from(part));
+        self.in_flight = Some(tokio::spawn(async move {
+            let out = request.send().await.map_err(s3_err)?;
+            Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build())
+        }));
+        Ok(())
+    }
+}

@@ -1,0 +1,513 @@
+//! Configuration (SPEC §10): `LEASEHOLD_*` environment variables over an optional
+//! `leasehold.toml`, validated once at start into one typed struct.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::pricing::Tariff;
+use crate::secret::Secret;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// Every key this service understands, as its environment variable suffix. The
+/// `leasehold.toml` key is the same in lower case (`max_file_bytes`).
+pub const KEYS: &[&str] = &[
+    "LISTEN",
+    "PUBLIC_URL",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "BLOB_STORE",
+    "S3_BUCKET",
+    "S3_ENDPOINT",
+    "S3_REGION",
+    "S3_FORCE_PATH_STYLE",
+    "S3_PREFIX",
+    "S3_PART_SIZE_BYTES",
+    "ADMIN_TOKEN",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "SHUTDOWN_TIMEOUT_SECONDS",
+    "MICROS_PER_GB_DAY",
+    "MINIMUM_CHARGE_MICROS",
+    "MIN_DURATION_SECONDS",
+    "MAX_DURATION_SECONDS",
+    "MAX_FILE_BYTES",
+    "MAX_MAILBOX_CAPACITY_BYTES",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_MESSAGES",
+    "CHECKPOINT_DEFAULT_BODY_BYTES",
+    "CHECKPOINT_MAX_BODY_BYTES",
+    "CHECKPOINT_DEFAULT_VERSIONS",
+    "CHECKPOINT_MAX_VERSIONS",
+    "HANDOFF_MAX_CLAIMS",
+    "DROP_RATE_PER_IP",
+    "DROP_BURST_PER_IP",
+    "DROP_RATE_PER_MAILBOX",
+    "DROP_BURST_PER_MAILBOX",
+    "LONG_POLL_MAX_SECONDS",
+    "TOMBSTONE_RETENTION_SECONDS",
+];
+
+/// A configuration value that cannot be used; names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// The offending key, as its environment variable name.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        let key = if key.starts_with("LEASEHOLD_") { key.to_owned() } else { format!("LEASEHOLD_{key}") };
+        Self { key, message: message.into() }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Static S3 credentials; only for tests and programs that embed Leasehold. Configuration
+/// from the environment never sets them: the standard AWS chain applies.
+#[derive(Clone, Debug)]
+pub struct StaticCredentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Secret,
+}
+
+/// Settings of the S3 blob backend.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// Bucket holding every object.
+    pub bucket: String,
+    /// Custom endpoint (MinIO, Garage, R2); `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Signing region.
+    pub region: String,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most self-hosted stores.
+    pub force_path_style: bool,
+    /// Key prefix under which this deployment keeps its objects (empty or ending in `/`).
+    pub prefix: String,
+    /// Multipart part size; uploads larger than one part use multipart.
+    pub part_size: usize,
+    /// Explicit credentials instead of the AWS chain (tests only).
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// Which blob backend holds the bytes.
+#[derive(Clone, Debug)]
+pub enum BlobConfig {
+    /// Files under a directory.
+    Fs {
+        /// Root directory of the blob tree.
+        root: PathBuf,
+    },
+    /// An S3-compatible bucket.
+    S3(S3Config),
+}
+
+/// Limits and defaults of SPEC §9.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Limits {
+    /// Shortest lease.
+    pub min_duration_seconds: u64,
+    /// Longest lease.
+    pub max_duration_seconds: u64,
+    /// Largest Storage file.
+    pub max_file_bytes: u64,
+    /// Largest Mailbox capacity.
+    pub max_mailbox_capacity_bytes: u64,
+    /// Default per-message cap of a Mailbox (also bounded by its capacity).
+    pub default_max_message_bytes: u64,
+    /// Default message-count cap of a Mailbox.
+    pub default_max_messages: u64,
+    /// Default Checkpoint body cap.
+    pub checkpoint_default_body_bytes: u64,
+    /// Largest Checkpoint body cap.
+    pub checkpoint_max_body_bytes: u64,
+    /// Default number of Checkpoint versions kept.
+    pub checkpoint_default_versions: u64,
+    /// Largest number of Checkpoint versions kept.
+    pub checkpoint_max_versions: u64,
+    /// Largest `max_claims` of a Handoff.
+    pub handoff_max_claims: u64,
+    /// Drops per second per client IP.
+    pub drop_rate_per_ip: u64,
+    /// Drop burst per client IP.
+    pub drop_burst_per_ip: u64,
+    /// Drops per second per Mailbox.
+    pub drop_rate_per_mailbox: u64,
+    /// Drop burst per Mailbox.
+    pub drop_burst_per_mailbox: u64,
+    /// Longest long-poll wait.
+    pub long_poll_max_seconds: u64,
+    /// How long an expired or deleted lease answers 410 before it answers 404.
+    pub tombstone_retention_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            min_duration_seconds: 60,
+            max_duration_seconds: 30 * 86_400,
+            max_file_bytes: 5 * GIB,
+            max_mailbox_capacity_bytes: GIB,
+            default_max_message_bytes: MIB,
+            default_max_messages: 10_000,
+            checkpoint_default_body_bytes: 256 * KIB,
+            checkpoint_max_body_bytes: 16 * MIB,
+            checkpoint_default_versions: 10,
+            checkpoint_max_versions: 100,
+            handoff_max_claims: 10_000,
+            drop_rate_per_ip: 20,
+            drop_burst_per_ip: 40,
+            drop_rate_per_mailbox: 100,
+            drop_burst_per_mailbox: 200,
+            long_poll_max_seconds: 30,
+            tombstone_retention_seconds: 7 * 86_400,
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// Base of every URL the API hands out (no trailing slash).
+    pub public_url: String,
+    /// Directory of the embedded database, blob files and dev key.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Size of the database connection pool.
+    pub database_max_connections: u32,
+    /// Where bytes live.
+    pub blob: BlobConfig,
+    /// Token of the operator API; `/admin/*` answers 404 without it.
+    pub admin_token: Option<Secret>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// `tracing` filter directive (`info`, `leasehold_api=debug,info`).
+    pub log_level: String,
+    /// Bound on finishing in-flight requests after a shutdown signal.
+    pub shutdown_timeout: Duration,
+    /// Prices.
+    pub tariff: Tariff,
+    /// Limits of SPEC §9.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Loads from the process environment and `leasehold.toml` (or the file named by
+    /// `LEASEHOLD_CONFIG`), then validates.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("LEASEHOLD_")).collect();
+        let file = match env.get("LEASEHOLD_CONFIG") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from("leasehold.toml")).filter(|p| p.exists()),
+        };
+        let file_values = match file {
+            Some(path) => read_toml(&path)?,
+            None => BTreeMap::new(),
+        };
+        Self::from_sources(&env, &file_values)
+    }
+
+    /// Builds from environment-style values (`LEASEHOLD_*`) over file values (lower-case
+    /// keys without the prefix). Unknown file keys are an error; environment wins.
+    pub fn from_sources(
+        env: &BTreeMap<String, String>,
+        file: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        for key in file.keys() {
+            if !KEYS.contains(&key.to_ascii_uppercase().as_str()) {
+                return Err(ConfigError::new(&key.to_ascii_uppercase(), "unknown key in leasehold.toml"));
+            }
+        }
+        let src = Source { env, file };
+        let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "./leasehold-data".into()));
+        let listen: SocketAddr = src.parse("LISTEN", "127.0.0.1:8080", "a socket address like 127.0.0.1:8080")?;
+        let public_url = match src.get("PUBLIC_URL") {
+            Some(url) => validate_url("PUBLIC_URL", &url)?,
+            None => format!("http://{listen}"),
+        };
+        let database_url = src.get("DATABASE_URL").unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("leasehold.db").display())
+        });
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        let log_format = match src.get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(ConfigError::new("LOG_FORMAT", format!("expected json or text, got {other:?}"))),
+        };
+        let tariff = Tariff {
+            micros_per_gb_day: src.number("MICROS_PER_GB_DAY", 1_000)?,
+            minimum_charge_micros: src.number("MINIMUM_CHARGE_MICROS", 29)?,
+        };
+        let config = Self {
+            listen,
+            public_url,
+            blob: blob_config(&src, &data_dir)?,
+            database_url,
+            database_max_connections: u32::try_from(src.number("DATABASE_MAX_CONNECTIONS", 10)?)
+                .map_err(|_| ConfigError::new("DATABASE_MAX_CONNECTIONS", "too large"))?,
+            data_dir,
+            admin_token: src.get("ADMIN_TOKEN").filter(|t| !t.is_empty()).map(Secret::new),
+            log_format,
+            log_level: src.get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            shutdown_timeout: Duration::from_secs(src.number("SHUTDOWN_TIMEOUT_SECONDS", 30)?),
+            tariff,
+            limits: limits(&src)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// True when the metadata database is SQLite (the embedded shape).
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if l.min_duration_seconds == 0 {
+            return Err(ConfigError::new("MIN_DURATION_SECONDS", "must be at least 1"));
+        }
+        if l.max_duration_seconds < l.min_duration_seconds {
+            return Err(ConfigError::new("MAX_DURATION_SECONDS", "must not be below LEASEHOLD_MIN_DURATION_SECONDS"));
+        }
+        if l.checkpoint_default_body_bytes > l.checkpoint_max_body_bytes {
+            return Err(ConfigError::new("CHECKPOINT_DEFAULT_BODY_BYTES", "must not exceed LEASEHOLD_CHECKPOINT_MAX_BODY_BYTES"));
+        }
+        if l.checkpoint_default_versions == 0 || l.checkpoint_default_versions > l.checkpoint_max_versions {
+            return Err(ConfigError::new("CHECKPOINT_DEFAULT_VERSIONS", "must be between 1 and LEASEHOLD_CHECKPOINT_MAX_VERSIONS"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if let BlobConfig::S3(s3) = &self.blob
+            && s3.part_size < 5 * MIB as usize
+        {
+            return Err(ConfigError::new("S3_PART_SIZE_BYTES", "must be at least 5 MiB (S3's smallest part)"));
+        }
+        Ok(())
+    }
+}
+
+struct Source<'a> {
+    env: &'a BTreeMap<String, String>,
+    file: &'a BTreeMap<String, String>,
+}
+
+impl Source<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        self.env
+            .get(&format!("LEASEHOLD_{key}"))
+            .or_else(|| self.file.get(&key.to_ascii_lowercase()))
+            .map(|v| v.trim().to_owned())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str, default: &str, expected: &str) -> Result<T, ConfigError> {
+        let raw = self.get(key).unwrap_or_else(|| default.to_owned());
+        raw.parse().map_err(|_| ConfigError::new(key, format!("expected {expected}, got {raw:?}")))
+    }
+
+    fn number(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        self.parse(key, &default.to_string(), "a whole number")
+    }
+
+    fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key).as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError::new(key, format!("expected true or false, got {other:?}"))),
+        }
+    }
+}
+
+fn blob_config(src: &Source<'_>, data_dir: &Path) -> Result<BlobConfig, ConfigError> {
+    match src.get("BLOB_STORE").as_deref() {
+        None | Some("fs") => Ok(BlobConfig::Fs { root: data_dir.join("blobs") }),
+        Some("s3") => {
+            let bucket = src
+                .get("S3_BUCKET")
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| ConfigError::new("S3_BUCKET", "required when LEASEHOLD_BLOB_STORE=s3"))?;
+            let endpoint = match src.get("S3_ENDPOINT").filter(|e| !e.is_empty()) {
+                Some(e) => Some(validate_url("S3_ENDPOINT", &e)?),
+                None => None,
+            };
+            let mut prefix = src.get("S3_PREFIX").unwrap_or_default();
+            if !prefix.is_empty() && !prefix.ends_with('/') {
+                prefix.push('/');
+            }
+            Ok(BlobConfig::S3(S3Config {
+                bucket,
+                endpoint,
+                region: src.get("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                force_path_style: src.flag("S3_FORCE_PATH_STYLE", false)?,
+                prefix,
+                part_size: usize::try_from(src.number("S3_PART_SIZE_BYTES", 8 * MIB)?)
+                    .map_err(|_| ConfigError::new("S3_PART_SIZE_BYTES", "too large"))?,
+                credentials: None,
+            }))
+        }
+        Some(other) => Err(ConfigError::new("BLOB_STORE", format!("expected fs or s3, got {other:?}"))),
+    }
+}
+
+fn limits(src: &Source<'_>) -> Result<Limits, ConfigError> {
+    let d = Limits::default();
+    Ok(Limits {
+        min_duration_seconds: src.number("MIN_DURATION_SECONDS", d.min_duration_seconds)?,
+        max_duration_seconds: src.number("MAX_DURATION_SECONDS", d.max_duration_seconds)?,
+        max_file_bytes: src.number("MAX_FILE_BYTES", d.max_file_bytes)?,
+        max_mailbox_capacity_bytes: src.number("MAX_MAILBOX_CAPACITY_BYTES", d.max_mailbox_capacity_bytes)?,
+        default_max_message_bytes: src.number("DEFAULT_MAX_MESSAGE_BYTES", d.default_max_message_bytes)?,
+        default_max_messages: src.number("DEFAULT_MAX_MESSAGES", d.default_max_messages)?,
+        checkpoint_default_body_bytes: src.number("CHECKPOINT_DEFAULT_BODY_BYTES", d.checkpoint_default_body_bytes)?,
+        checkpoint_max_body_bytes: src.number("CHECKPOINT_MAX_BODY_BYTES", d.checkpoint_max_body_bytes)?,
+        checkpoint_default_versions: src.number("CHECKPOINT_DEFAULT_VERSIONS", d.checkpoint_default_versions)?,
+        checkpoint_max_versions: src.number("CHECKPOINT_MAX_VERSIONS", d.checkpoint_max_versions)?,
+        handoff_max_claims: src.number("HANDOFF_MAX_CLAIMS", d.handoff_max_claims)?,
+        drop_rate_per_ip: src.number("DROP_RATE_PER_IP", d.drop_rate_per_ip)?,
+        drop_burst_per_ip: src.number("DROP_BURST_PER_IP", d.drop_burst_per_ip)?,
+        drop_rate_per_mailbox: src.number("DROP_RATE_PER_MAILBOX", d.drop_rate_per_mailbox)?,
+        drop_burst_per_mailbox: src.number("DROP_BURST_PER_MAILBOX", d.drop_burst_per_mailbox)?,
+        long_poll_max_seconds: src.number("LONG_POLL_MAX_SECONDS", d.long_poll_max_seconds)?,
+        tombstone_retention_seconds: src.number("TOMBSTONE_RETENTION_SECONDS", d.tombstone_retention_seconds)?,
+    })
+}
+
+fn validate_url(key: &str, url: &str) -> Result<String, ConfigError> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(url.trim_end_matches('/').to_owned()),
+        _ => Err(ConfigError::new(key, format!("expected an http:// or https:// URL, got {url:?}"))),
+    }
+}
+
+fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("CONFIG", format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigError::new("CONFIG", format!("{} is not valid TOML: {e}", path.display())))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(ConfigError::new(
+                        &key.to_ascii_uppercase(),
+                        format!("expected a string, number or boolean, got {}", other.type_str()),
+                    ));
+                }
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = Config::from_sources(&BTreeMap::new(), &BTreeMap::new()).expect("defaults");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.is_sqlite());
+        assert!(matches!(c.blob, BlobConfig::Fs { .. }));
+        assert_eq!(c.limits, Limits::default());
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Config::from_sources(&env(&[("LEASEHOLD_MAX_FILE_BYTES", "lots")]), &BTreeMap::new())
+            .expect_err("must fail");
+        assert_eq!(err.key, "LEASEHOLD_MAX_FILE_BYTES");
+        assert!(err.to_string().contains("LEASEHOLD_MAX_FILE_BYTES"));
+        let err = Config::from_sources(&env(&[("LEASEHOLD_LISTEN", "nowhere")]), &BTreeMap::new())
+            .expect_err("must fail");
+        assert_eq!(err.key, "LEASEHOLD_LISTEN");
+    }
+
+    #[test]
+    fn s3_needs_a_bucket() {
+        let err = Config::from_sources(&env(&[("LEASEHOLD_BLOB_STORE", "s3")]), &BTreeMap::new())
+            .expect_err("must fail");
+        assert_eq!(err.key, "LEASEHOLD_S3_BUCKET");
+        let c = Config::from_sources(
+            &env(&[
+                ("LEASEHOLD_BLOB_STORE", "s3"),
+                ("LEASEHOLD_S3_BUCKET", "b"),
+                ("LEASEHOLD_S3_PREFIX", "p"),
+                ("LEASEHOLD_S3_FORCE_PATH_STYLE", "true"),
+            ]),
+            &BTreeMap::new(),
+        )
+        .expect("valid");
+        let BlobConfig::S3(s3) = c.blob else { panic!("expected s3") };
+        assert_eq!(s3.prefix, "p/");
+        assert!(s3.force_path_style);
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_unknown_file_keys_fail() {
+        let file = env(&[("max_file_bytes", "10"), ("listen", "127.0.0.1:9000")]);
+        let c = Config::from_sources(&env(&[("LEASEHOLD_MAX_FILE_BYTES", "20")]), &file).expect("valid");
+        assert_eq!(c.limits.max_file_bytes, 20);
+        assert_eq!(c.listen.port(), 9000);
+        let err = Config::from_sources(&BTreeMap::new(), &env(&[("max_fiel_bytes", "1")])).expect_err("typo");
+        assert_eq!(err.key, "LEASEHOLD_MAX_FIEL_BYTES");
+    }
+
+    #[test]
+    fn inconsistent_limits_are_refused() {
+        let err = Config::from_sources(
+            &env(&[("LEASEHOLD_MIN_DURATION_SECONDS", "100"), ("LEASEHOLD_MAX_DURATION_SECONDS", "50")]),
+            &BTreeMap::new(),
+        )
+        .expect_err("must fail");
+        assert_eq!(err.key, "LEASEHOLD_MAX_DURATION_SECONDS");
+    }
+
+    #[test]
+    fn admin_token_is_not_printed_by_debug() {
+        let c = Config::from_sources(&env(&[("LEASEHOLD_ADMIN_TOKEN", "hunter2")]), &BTreeMap::new())
+            .expect("valid");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

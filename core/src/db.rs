@@ -1,0 +1,90 @@
+//! Database connection and migrations, identical for SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use leasehold_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+
+use crate::config::Config;
+
+/// Key of the PostgreSQL advisory lock that serializes migrations across processes.
+const MIGRATION_LOCK_KEY: i64 = 0x4c65_6173_6568_6f6c; // "Leasehol"
+
+/// Opens the connection pool. SQLite runs in WAL mode with a busy timeout, so readers never
+/// block the writer and concurrent writers wait instead of failing.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    connect_url(&config.database_url, config.database_max_connections).await
+}
+
+/// Opens a pool on `url` with at most `max_connections`.
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_path(url)
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    Database::connect(options).await
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Applies pending migrations. On PostgreSQL an advisory lock, held by an open transaction
+/// for the duration, makes concurrent starters wait for each other instead of racing.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let lock = db.begin().await?;
+        lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")).await?;
+        let result = Migrator::up(db, None).await;
+        lock.commit().await?;
+        result
+    } else {
+        Migrator::up(db, None).await
+    }
+}
+
+/// Cheap round trip for readiness checks.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_extracted() {
+        assert_eq!(sqlite_path("sqlite://./data/x.db?mode=rwc"), Some("./data/x.db"));
+        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_twice_without_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+        let db = connect_url(&url, 2).await.expect("connect");
+        migrate(&db).await.expect("first");
+        migrate(&db).await.expect("second");
+        Migrator::down(&db, None).await.expect("down");
+        migrate(&db).await.expect("up again");
+    }
+}

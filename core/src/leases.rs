@@ -1,0 +1,303 @@
+//! Lease rules shared by every variant: states, ownership, and the expiry instant after
+//! which nothing is served (SPEC §5).
+
+use leasehold_entities::{lease, storage_object};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use crate::accounts::{self, AccountError};
+
+/// Lease variants.
+pub mod variant {
+    /// A write-once file.
+    pub const STORAGE: &str = "storage";
+    /// A drop point.
+    pub const MAILBOX: &str = "mailbox";
+    /// A versioned state slot.
+    pub const CHECKPOINT: &str = "checkpoint";
+    /// Every variant.
+    pub const ALL: [&str; 3] = [STORAGE, MAILBOX, CHECKPOINT];
+}
+
+/// Lease states as stored.
+pub mod state {
+    /// Serving.
+    pub const ACTIVE: &str = "active";
+    /// Past its expiry instant (tombstone).
+    pub const EXPIRED: &str = "expired";
+    /// Deleted by its owner or its last claim (tombstone).
+    pub const DELETED: &str = "deleted";
+    /// Every state.
+    pub const ALL: [&str; 3] = [ACTIVE, EXPIRED, DELETED];
+}
+
+/// Who owns a lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// `account` or `wallet`.
+    pub kind: &'static str,
+    /// Account id or wallet address.
+    pub id: String,
+}
+
+impl Owner {
+    /// An account owner.
+    pub fn account(id: impl Into<String>) -> Self {
+        Self { kind: "account", id: id.into() }
+    }
+}
+
+/// Why a lease no longer serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// At or past `expires_at` (unix ms).
+    Expired {
+        /// The expiry instant.
+        expires_at: i64,
+    },
+    /// Deleted.
+    Deleted,
+}
+
+/// The state a client sees: an active lease past its expiry instant is expired, whether or
+/// not the worker has run yet.
+pub fn effective_state(lease: &lease::Model, now: i64) -> &'static str {
+    match lease.state.as_str() {
+        state::DELETED => state::DELETED,
+        state::EXPIRED => state::EXPIRED,
+        _ if now >= lease.expires_at => state::EXPIRED,
+        _ => state::ACTIVE,
+    }
+}
+
+/// `Ok` while the lease may be served.
+pub fn check_serving(lease: &lease::Model, now: i64) -> Result<(), Gone> {
+    match effective_state(lease, now) {
+        state::ACTIVE => Ok(()),
+        state::DELETED => Err(Gone::Deleted),
+        _ => Err(Gone::Expired { expires_at: lease.expires_at }),
+    }
+}
+
+/// The lease with this id if `owner` owns it; another owner's lease is `None`, exactly like
+/// one that does not exist.
+pub async fn find_owned(db: &impl ConnectionTrait, owner: &Owner, lease_id: &str) -> Result<Option<lease::Model>, DbErr> {
+    lease::Entity::find_by_id(lease_id)
+        .filter(lease::Column::OwnerKind.eq(owner.kind))
+        .filter(lease::Column::OwnerId.eq(&owner.id))
+        .one(db)
+        .await
+}
+
+/// Filter of a lease listing.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter<'a> {
+    /// Only this variant.
+    pub variant: Option<&'a str>,
+    /// Only this effective state.
+    pub state: Option<&'a str>,
+    /// Only leases with ids below this one (the previous page's last id).
+    pub cursor: Option<&'a str>,
+    /// Page size.
+    pub limit: u64,
+}
+
+/// The owner's leases, newest first.
+pub async fn list_owned(db: &DatabaseConnection, owner: &Owner, filter: &ListFilter<'_>, now: i64) -> Result<Vec<lease::Model>, DbErr> {
+    let mut query = lease::Entity::find()
+        .filter(lease::Column::OwnerKind.eq(owner.kind))
+        .filter(lease::Column::OwnerId.eq(&owner.id));
+    if let Some(v) = filter.variant {
+        query = query.filter(lease::Column::Variant.eq(v));
+    }
+    if let Some(cursor) = filter.cursor {
+        query = query.filter(lease::Column::Id.lt(cursor));
+    }
+    let active = Condition::all().add(lease::Column::State.eq(state::ACTIVE)).add(lease::Column::ExpiresAt.gt(now));
+    query = match filter.state {
+        Some(state::ACTIVE) => query.filter(active),
+        Some(state::EXPIRED) => query.filter(
+            Condition::any().add(lease::Column::State.eq(state::EXPIRED)).add(
+                Condition::all().add(lease::Column::State.eq(state::ACTIVE)).add(lease::Column::ExpiresAt.lte(now)),
+            ),
+        ),
+        Some(other) => query.filter(lease::Column::State.eq(other)),
+        None => query,
+    };
+    query.order_by_desc(lease::Column::Id).limit(filter.limit).all(db).await
+}
+
+/// Outcome of an owner's delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The lease is now `deleted`.
+    Deleted,
+    /// It no longer serves.
+    Gone(Gone),
+}
+
+/// Marks an active lease `deleted` with one conditional `UPDATE`, so a concurrent expiry
+/// or second delete cannot both win.
+pub async fn mark_deleted(db: &impl ConnectionTrait, lease: &lease::Model, now: i64) -> Result<DeleteOutcome, DbErr> {
+    if let Err(gone) = check_serving(lease, now) {
+        return Ok(DeleteOutcome::Gone(gone));
+    }
+    let updated = lease::Entity::update_many()
+        .col_expr(lease::Column::State, Expr::value(state::DELETED))
+        .col_expr(lease::Column::DeletedAt, Expr::value(now))
+        .filter(lease::Column::Id.eq(&lease.id))
+        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 1 {
+        return Ok(DeleteOutcome::Deleted);
+    }
+    let fresh = lease::Entity::find_by_id(&lease.id).one(db).await?;
+    Ok(DeleteOutcome::Gone(match fresh.map(|l| check_serving(&l, now)) {
+        Some(Err(gone)) => gone,
+        _ => Gone::Deleted,
+    }))
+}
+
+/// A Storage lease about to be committed; its bytes are already in the blob store.
+#[derive(Clone, Debug)]
+pub struct NewStorage {
+    /// Pre-generated lease id (the blob key is derived from it).
+    pub lease_id: String,
+    /// Blob key of the object.
+    pub blob_key: String,
+    /// Sanitized file name.
+    pub file_name: String,
+    /// Content type.
+    pub content_type: String,
+    /// Exact size.
+    pub size_bytes: i64,
+    /// Hex SHA-256.
+    pub sha256: String,
+    /// Duration.
+    pub duration_seconds: i64,
+    /// Price.
+    pub cost_micros: i64,
+}
+
+/// Charges the account and writes the lease and its object in one transaction: either all
+/// of it is committed or none of it.
+pub async fn create_storage(
+    db: &DatabaseConnection,
+    account_id: &str,
+    new: NewStorage,
+    now: i64,
+) -> Result<(lease::Model, storage_object::Model), AccountError> {
+    let txn = db.begin().await?;
+    accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
+    let lease = base_lease(&new.lease_id, variant::STORAGE, &Owner::account(account_id), new.size_bytes, new.cost_micros, new.duration_seconds, now)
+        .insert(&txn)
+        .await?;
+    let object = storage_object::ActiveModel {
+        lease_id: Set(new.lease_id),
+        blob_key: Set(new.blob_key),
+        file_name: Set(new.file_name),
+        content_type: Set(new.content_type),
+        size_bytes: Set(new.size_bytes),
+        sha256: Set(new.sha256),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((lease, object))
+}
+
+/// The common columns of a new active lease.
+pub fn base_lease(
+    id: &str,
+    variant: &str,
+    owner: &Owner,
+    size_bytes: i64,
+    cost_micros: i64,
+    duration_seconds: i64,
+    now: i64,
+) -> lease::ActiveModel {
+    lease::ActiveModel {
+        id: Set(id.to_owned()),
+        variant: Set(variant.to_owned()),
+        state: Set(state::ACTIVE.to_owned()),
+        owner_kind: Set(owner.kind.to_owned()),
+        owner_id: Set(owner.id.clone()),
+        size_bytes: Set(size_bytes),
+        cost_micros: Set(cost_micros),
+        duration_seconds: Set(duration_seconds),
+        created_at: Set(now),
+        expires_at: Set(now.saturating_add(duration_seconds.saturating_mul(1000))),
+        deleted_at: Set(None),
+        webhook_url: Set(None),
+        webhook_secret_enc: Set(None),
+        expiry_warning_seconds: Set(None),
+        capacity_bytes: Set(None),
+        max_message_bytes: Set(None),
+        max_messages: Set(None),
+        used_bytes: Set(0),
+        message_count: Set(0),
+        next_seq: Set(1),
+        drop_token_hash: Set(None),
+        workflow_id: Set(None),
+        max_body_bytes: Set(None),
+        max_versions: Set(None),
+        current_version: Set(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(state: &str, expires_at: i64) -> lease::Model {
+        let mut m = lease::Model {
+            id: "lse_x".into(),
+            variant: variant::STORAGE.into(),
+            state: state.into(),
+            owner_kind: "account".into(),
+            owner_id: "acct_x".into(),
+            size_bytes: 1,
+            cost_micros: 29,
+            duration_seconds: 60,
+            created_at: 0,
+            expires_at,
+            deleted_at: None,
+            webhook_url: None,
+            webhook_secret_enc: None,
+            expiry_warning_seconds: None,
+            capacity_bytes: None,
+            max_message_bytes: None,
+            max_messages: None,
+            used_bytes: 0,
+            message_count: 0,
+            next_seq: 1,
+            drop_token_hash: None,
+            workflow_id: None,
+            max_body_bytes: None,
+            max_versions: None,
+            current_version: None,
+        };
+        m.state = state.into();
+        m
+    }
+
+    #[test]
+    fn an_active_lease_stops_serving_at_its_expiry_instant() {
+        let l = lease(state::ACTIVE, 1000);
+        assert_eq!(check_serving(&l, 999), Ok(()));
+        assert_eq!(check_serving(&l, 1000), Err(Gone::Expired { expires_at: 1000 }));
+        assert_eq!(effective_state(&l, 1000), state::EXPIRED);
+    }
+
+    #[test]
+    fn tombstones_never_serve() {
+        assert_eq!(check_serving(&lease(state::DELETED, 5000), 0), Err(Gone::Deleted));
+        assert_eq!(check_serving(&lease(state::EXPIRED, 5000), 0), Err(Gone::Expired { expires_at: 5000 }));
+    }
+}

@@ -1,0 +1,17 @@
+//! Shared domain logic of Leasehold: configuration, database access, the blob store,
+//! pricing, tokens and the lease rules that the API and the worker both apply.
+
+pub mod accounts;
+pub mod blob;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod ids;
+pub mod leases;
+pub mod pricing;
+pub mod secret;
+pub mod time;
+pub mod tokens;
+
+pub use clock::Clock;
+pub use config::Config;

@@ -1,0 +1,68 @@
+//! Secrets handed to clients (SPEC §2): random, shown once, stored only as SHA-256.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of account API keys.
+pub const API_KEY_PREFIX: &str = "rs_live_";
+/// Length of the display prefix of an API key.
+pub const API_KEY_DISPLAY_LEN: usize = 12;
+
+/// 32 bytes from the operating system's CSPRNG, as lowercase hex.
+pub fn random_hex32() -> String {
+    let mut bytes = [0u8; 32];
+    // The OS RNG failing is unrecoverable for a service that mints secrets.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut bytes).expect("operating system RNG unavailable");
+    hex::encode(bytes)
+}
+
+/// A new API key, `rs_live_<64 hex>`.
+pub fn new_api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", random_hex32())
+}
+
+/// The display prefix of an API key (its first 12 characters).
+pub fn display_prefix(key: &str) -> &str {
+    key.get(..API_KEY_DISPLAY_LEN).unwrap_or(key)
+}
+
+/// Lowercase hex SHA-256, the only form in which secrets are stored and looked up.
+pub fn sha256_hex(value: &[u8]) -> String {
+    hex::encode(Sha256::digest(value))
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_have_the_documented_shape() {
+        let key = new_api_key();
+        assert_eq!(key.len(), 8 + 64);
+        assert!(key.starts_with("rs_live_"));
+        assert!(key[8..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(display_prefix(&key).len(), 12);
+        assert_ne!(key, new_api_key());
+    }
+
+    #[test]
+    fn hashes_are_sha256_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_values() {
+        assert!(constant_time_eq("token", "token"));
+        assert!(!constant_time_eq("token", "tokem"));
+        assert!(!constant_time_eq("token", "token2"));
+    }
+}

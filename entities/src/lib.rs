@@ -1,0 +1,8 @@
+//! sea-orm entities, one file per table. Timestamps are unix milliseconds; money is
+//! integer micros.
+
+pub mod account;
+pub mod api_key;
+pub mod lease;
+pub mod ledger_entry;
+pub mod storage_object;

@@ -1,0 +1,28 @@
+//! Database migrations, one concern per file, each with a working `down()`.
+//!
+//! Every timestamp column holds unix milliseconds (`BIGINT`), so comparisons are exact
+//! and identical on SQLite and PostgreSQL; money is integer micros.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_account;
+mod m20261122_000002_create_api_key;
+mod m20261122_000003_create_ledger_entry;
+mod m20261122_000004_create_lease;
+mod m20261122_000005_create_storage_object;
+
+/// All migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_account::Migration),
+            Box::new(m20261122_000002_create_api_key::Migration),
+            Box::new(m20261122_000003_create_ledger_entry::Migration),
+            Box::new(m20261122_000004_create_lease::Migration),
+            Box::new(m20261122_000005_create_storage_object::Migration),
+        ]
+    }
+}

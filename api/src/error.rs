@@ -75,10 +75,7 @@ impl ApiError {
     /// `402 insufficient_balance` with `required`.
     pub fn insufficient_balance(required: i64, balance: i64) -> Self {
         Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_balance", "the account balance does not cover this lease")
-            .with(
-                "required",
-                json!({ "amount_micros": required.to_string(), "balance_micros": balance.to_string() }),
-            )
+            .with("required", json!({ "amount_micros": required.to_string(), "balance_micros": balance.to_string() }))
     }
 
     /// `413 payload_too_large`.

@@ -94,10 +94,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { axum::body::Bytes::from_static(b"{}") } else { bytes };
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let bytes =
+            if bytes.iter().all(u8::is_ascii_whitespace) { axum::body::Bytes::from_static(b"{}") } else { bytes };
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {e}"))
         })?;
@@ -135,7 +135,7 @@ fn parse_u64(name: &str, text: &str) -> Result<u64, ApiError> {
 
 /// Reads `X-Duration-Seconds` and checks it against the configured range.
 pub fn duration_seconds(headers: &HeaderMap, state: &AppState) -> Result<u64, ApiError> {
-    let duration = required_u64(headers, "x-duration-seconds")?;
+    let duration = required_u64(headers, "X-Duration-Seconds")?;
     let limits = &state.config.limits;
     if duration < limits.min_duration_seconds || duration > limits.max_duration_seconds {
         return Err(ApiError::new(

@@ -51,7 +51,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight requests up
 /// to the configured shutdown timeout to finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let grace = state.config.shutdown_timeout;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -24,7 +24,9 @@ pub fn parse_range(header: Option<&HeaderValue>, size: u64) -> RangeRequest {
         return RangeRequest::Full;
     }
     let Some((first, last)) = spec.trim().split_once('-') else { return RangeRequest::Full };
-    let num = |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten() };
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
     match (first.trim(), last.trim()) {
         ("", suffix) => match num(suffix) {
             None => RangeRequest::Full,

@@ -4,8 +4,8 @@
 use leasehold_entities::{account, api_key, ledger_entry};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::{ids, tokens};
@@ -48,7 +48,12 @@ pub struct NewAccount {
 }
 
 /// Creates an account with an opening credit and its first API key.
-pub async fn create(db: &DatabaseConnection, name: &str, credit_micros: i64, now: i64) -> Result<NewAccount, AccountError> {
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+    credit_micros: i64,
+    now: i64,
+) -> Result<NewAccount, AccountError> {
     if credit_micros < 0 {
         return Err(AccountError::Invalid("credit_micros must not be negative"));
     }
@@ -66,7 +71,8 @@ pub async fn create(db: &DatabaseConnection, name: &str, credit_micros: i64, now
     .insert(&txn)
     .await?;
     if credit_micros > 0 {
-        insert_ledger(&txn, &account.id, "credit", credit_micros, credit_micros, None, Some("opening credit"), now).await?;
+        insert_ledger(&txn, &account.id, "credit", credit_micros, credit_micros, None, Some("opening credit"), now)
+            .await?;
     }
     let api_key = insert_key(&txn, &account.id, now).await?;
     txn.commit().await?;
@@ -200,7 +206,11 @@ pub async fn authenticate(db: &DatabaseConnection, key: &str, now: i64) -> Resul
 }
 
 /// Mints another key for an account; returns the plaintext key and its row.
-pub async fn mint_key(db: &DatabaseConnection, account_id: &str, now: i64) -> Result<(String, api_key::Model), AccountError> {
+pub async fn mint_key(
+    db: &DatabaseConnection,
+    account_id: &str,
+    now: i64,
+) -> Result<(String, api_key::Model), AccountError> {
     let txn = db.begin().await?;
     let key = insert_key(&txn, account_id, now).await?;
     let row = api_key::Entity::find()
@@ -252,7 +262,12 @@ pub async fn list_keys(db: &DatabaseConnection, account_id: &str) -> Result<Vec<
 }
 
 /// Revokes the key with this display prefix, unless it is the account's last one.
-pub async fn revoke_key(db: &DatabaseConnection, account_id: &str, prefix: &str, now: i64) -> Result<api_key::Model, AccountError> {
+pub async fn revoke_key(
+    db: &DatabaseConnection,
+    account_id: &str,
+    prefix: &str,
+    now: i64,
+) -> Result<api_key::Model, AccountError> {
     let txn = db.begin().await?;
     // A no-op write on the account row serializes concurrent revocations of one account
     // (row lock on PostgreSQL, the write lock on SQLite) so two can never both pass the

@@ -216,8 +216,7 @@ impl Config {
     /// Loads from the process environment and `leasehold.toml` (or the file named by
     /// `LEASEHOLD_CONFIG`), then validates.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let env: BTreeMap<String, String> =
-            std::env::vars().filter(|(k, _)| k.starts_with("LEASEHOLD_")).collect();
+        let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("LEASEHOLD_")).collect();
         let file = match env.get("LEASEHOLD_CONFIG") {
             Some(path) => Some(PathBuf::from(path)),
             None => Some(PathBuf::from("leasehold.toml")).filter(|p| p.exists()),
@@ -231,10 +230,7 @@ impl Config {
 
     /// Builds from environment-style values (`LEASEHOLD_*`) over file values (lower-case
     /// keys without the prefix). Unknown file keys are an error; environment wins.
-    pub fn from_sources(
-        env: &BTreeMap<String, String>,
-        file: &BTreeMap<String, String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_sources(env: &BTreeMap<String, String>, file: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         for key in file.keys() {
             if !KEYS.contains(&key.to_ascii_uppercase().as_str()) {
                 return Err(ConfigError::new(&key.to_ascii_uppercase(), "unknown key in leasehold.toml"));
@@ -247,9 +243,9 @@ impl Config {
             Some(url) => validate_url("PUBLIC_URL", &url)?,
             None => format!("http://{listen}"),
         };
-        let database_url = src.get("DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("leasehold.db").display())
-        });
+        let database_url = src
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("leasehold.db").display()));
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
@@ -298,10 +294,16 @@ impl Config {
             return Err(ConfigError::new("MAX_DURATION_SECONDS", "must not be below LEASEHOLD_MIN_DURATION_SECONDS"));
         }
         if l.checkpoint_default_body_bytes > l.checkpoint_max_body_bytes {
-            return Err(ConfigError::new("CHECKPOINT_DEFAULT_BODY_BYTES", "must not exceed LEASEHOLD_CHECKPOINT_MAX_BODY_BYTES"));
+            return Err(ConfigError::new(
+                "CHECKPOINT_DEFAULT_BODY_BYTES",
+                "must not exceed LEASEHOLD_CHECKPOINT_MAX_BODY_BYTES",
+            ));
         }
         if l.checkpoint_default_versions == 0 || l.checkpoint_default_versions > l.checkpoint_max_versions {
-            return Err(ConfigError::new("CHECKPOINT_DEFAULT_VERSIONS", "must be between 1 and LEASEHOLD_CHECKPOINT_MAX_VERSIONS"));
+            return Err(ConfigError::new(
+                "CHECKPOINT_DEFAULT_VERSIONS",
+                "must be between 1 and LEASEHOLD_CHECKPOINT_MAX_VERSIONS",
+            ));
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
@@ -412,9 +414,8 @@ fn validate_url(key: &str, url: &str) -> Result<String, ConfigError> {
 fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new("CONFIG", format!("cannot read {}: {e}", path.display())))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| ConfigError::new("CONFIG", format!("{} is not valid TOML: {e}", path.display())))?;
+    let table: toml::Table =
+        text.parse().map_err(|e| ConfigError::new("CONFIG", format!("{} is not valid TOML: {e}", path.display())))?;
     table
         .into_iter()
         .map(|(key, value)| {
@@ -459,15 +460,15 @@ mod tests {
             .expect_err("must fail");
         assert_eq!(err.key, "LEASEHOLD_MAX_FILE_BYTES");
         assert!(err.to_string().contains("LEASEHOLD_MAX_FILE_BYTES"));
-        let err = Config::from_sources(&env(&[("LEASEHOLD_LISTEN", "nowhere")]), &BTreeMap::new())
-            .expect_err("must fail");
+        let err =
+            Config::from_sources(&env(&[("LEASEHOLD_LISTEN", "nowhere")]), &BTreeMap::new()).expect_err("must fail");
         assert_eq!(err.key, "LEASEHOLD_LISTEN");
     }
 
     #[test]
     fn s3_needs_a_bucket() {
-        let err = Config::from_sources(&env(&[("LEASEHOLD_BLOB_STORE", "s3")]), &BTreeMap::new())
-            .expect_err("must fail");
+        let err =
+            Config::from_sources(&env(&[("LEASEHOLD_BLOB_STORE", "s3")]), &BTreeMap::new()).expect_err("must fail");
         assert_eq!(err.key, "LEASEHOLD_S3_BUCKET");
         let c = Config::from_sources(
             &env(&[
@@ -506,8 +507,7 @@ mod tests {
 
     #[test]
     fn admin_token_is_not_printed_by_debug() {
-        let c = Config::from_sources(&env(&[("LEASEHOLD_ADMIN_TOKEN", "hunter2")]), &BTreeMap::new())
-            .expect("valid");
+        let c = Config::from_sources(&env(&[("LEASEHOLD_ADMIN_TOKEN", "hunter2")]), &BTreeMap::new()).expect("valid");
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -22,7 +22,8 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
         && let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
     }
     let mut options = ConnectOptions::new(url);
     options
@@ -46,9 +47,14 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// Serializes migrations within this process (SQLite is single-process: the embedded shape).
+static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Applies pending migrations. On PostgreSQL an advisory lock, held by an open transaction
-/// for the duration, makes concurrent starters wait for each other instead of racing.
+/// for the duration, makes concurrent starters (any number of pods) wait for each other
+/// instead of racing; within one process a mutex does the same for SQLite.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let _guard = MIGRATING.lock().await;
     if db.get_database_backend() == DbBackend::Postgres {
         let lock = db.begin().await?;
         lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")).await?;

@@ -84,7 +84,11 @@ pub fn check_serving(lease: &lease::Model, now: i64) -> Result<(), Gone> {
 
 /// The lease with this id if `owner` owns it; another owner's lease is `None`, exactly like
 /// one that does not exist.
-pub async fn find_owned(db: &impl ConnectionTrait, owner: &Owner, lease_id: &str) -> Result<Option<lease::Model>, DbErr> {
+pub async fn find_owned(
+    db: &impl ConnectionTrait,
+    owner: &Owner,
+    lease_id: &str,
+) -> Result<Option<lease::Model>, DbErr> {
     lease::Entity::find_by_id(lease_id)
         .filter(lease::Column::OwnerKind.eq(owner.kind))
         .filter(lease::Column::OwnerId.eq(&owner.id))
@@ -106,7 +110,12 @@ pub struct ListFilter<'a> {
 }
 
 /// The owner's leases, newest first.
-pub async fn list_owned(db: &DatabaseConnection, owner: &Owner, filter: &ListFilter<'_>, now: i64) -> Result<Vec<lease::Model>, DbErr> {
+pub async fn list_owned(
+    db: &DatabaseConnection,
+    owner: &Owner,
+    filter: &ListFilter<'_>,
+    now: i64,
+) -> Result<Vec<lease::Model>, DbErr> {
     let mut query = lease::Entity::find()
         .filter(lease::Column::OwnerKind.eq(owner.kind))
         .filter(lease::Column::OwnerId.eq(&owner.id));
@@ -117,16 +126,15 @@ pub async fn list_owned(db: &DatabaseConnection, owner: &Owner, filter: &ListFil
         query = query.filter(lease::Column::Id.lt(cursor));
     }
     let active = Condition::all().add(lease::Column::State.eq(state::ACTIVE)).add(lease::Column::ExpiresAt.gt(now));
-    query = match filter.state {
-        Some(state::ACTIVE) => query.filter(active),
-        Some(state::EXPIRED) => query.filter(
-            Condition::any().add(lease::Column::State.eq(state::EXPIRED)).add(
+    query =
+        match filter.state {
+            Some(state::ACTIVE) => query.filter(active),
+            Some(state::EXPIRED) => query.filter(Condition::any().add(lease::Column::State.eq(state::EXPIRED)).add(
                 Condition::all().add(lease::Column::State.eq(state::ACTIVE)).add(lease::Column::ExpiresAt.lte(now)),
-            ),
-        ),
-        Some(other) => query.filter(lease::Column::State.eq(other)),
-        None => query,
-    };
+            )),
+            Some(other) => query.filter(lease::Column::State.eq(other)),
+            None => query,
+        };
     query.order_by_desc(lease::Column::Id).limit(filter.limit).all(db).await
 }
 
@@ -194,9 +202,17 @@ pub async fn create_storage(
 ) -> Result<(lease::Model, storage_object::Model), AccountError> {
     let txn = db.begin().await?;
     accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
-    let lease = base_lease(&new.lease_id, variant::STORAGE, &Owner::account(account_id), new.size_bytes, new.cost_micros, new.duration_seconds, now)
-        .insert(&txn)
-        .await?;
+    let lease = base_lease(
+        &new.lease_id,
+        variant::STORAGE,
+        &Owner::account(account_id),
+        new.size_bytes,
+        new.cost_micros,
+        new.duration_seconds,
+        now,
+    )
+    .insert(&txn)
+    .await?;
     let object = storage_object::ActiveModel {
         lease_id: Set(new.lease_id),
         blob_key: Set(new.blob_key),

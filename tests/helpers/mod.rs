@@ -1,1 +1,194 @@
+//! Test harness: a real server per test on port 0, its own database (fresh SQLite file, or a
+//! fresh PostgreSQL database) and its own blob directory or S3 key prefix.
 
+pub mod backend;
+pub mod upload;
+
+use std::future::Future;
+use std::time::Duration;
+
+use leasehold_api::AppState;
+use leasehold_core::config::BlobConfig;
+use leasehold_core::secret::Secret;
+use leasehold_core::{Clock, Config};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use backend::Backend;
+
+/// Token of the operator API in tests.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// One running API instance.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The instance's state (database, blob store, clock, config).
+    pub state: AppState,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    backend: Backend,
+    database_url: String,
+    blob: BlobConfig,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts an instance on fresh storage with default limits.
+    pub async fn spawn(backend: &Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts an instance on fresh storage, letting the test adjust the configuration.
+    pub async fn spawn_with(backend: &Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+        let database_url = backend.fresh_database(dir.path()).await;
+        let blob = backend.fresh_blob(dir.path());
+        Self::start(backend.clone(), dir, database_url, blob, Clock::system(), adjust).await
+    }
+
+    /// Starts another instance on the same database and blob store, sharing the clock: two
+    /// pods behind one load balancer.
+    pub async fn second_instance(&self) -> Self {
+        Self::start(
+            self.backend.clone(),
+            self._dir.clone(),
+            self.database_url.clone(),
+            self.blob.clone(),
+            self.state.clock.clone(),
+            |_| {},
+        )
+        .await
+    }
+
+    async fn start(
+        backend: Backend,
+        dir: std::sync::Arc<tempfile::TempDir>,
+        database_url: String,
+        blob: BlobConfig,
+        clock: Clock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config::from_sources(&Default::default(), &Default::default()).expect("default config");
+        config.listen = addr;
+        config.public_url = format!("http://{addr}");
+        config.data_dir = dir.path().to_path_buf();
+        config.database_url = database_url.clone();
+        config.database_max_connections = 8;
+        config.blob = blob.clone();
+        config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+        config.shutdown_timeout = Duration::from_secs(5);
+        adjust(&mut config);
+        let state = AppState::build(config, clock).await.expect("app state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(leasehold_api::serve(listener, state.clone(), async move {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            client: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
+            backend,
+            database_url,
+            blob,
+            _dir: dir,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops accepting and waits for in-flight requests (bounded by the shutdown timeout).
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+
+    /// Absolute URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an account through the admin API; returns `(account_id, api_key)`.
+    pub async fn create_account(&self, credit_micros: i64) -> (String, String) {
+        let res = self
+            .client
+            .post(self.url("/admin/accounts"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": "test", "credit_micros": credit_micros }))
+            .send()
+            .await
+            .expect("create account");
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.expect("json");
+        (body["account_id"].as_str().expect("id").to_owned(), body["api_key"].as_str().expect("key").to_owned())
+    }
+
+    /// GET with an API key; returns status and JSON body.
+    pub async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
+        let res = self.client.get(self.url(path)).bearer_auth(key).send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Balance of the key's account, in micros.
+    pub async fn balance(&self, key: &str) -> i64 {
+        let (status, body) = self.get_json(key, "/v1/account").await;
+        assert_eq!(status, 200, "{body}");
+        body["balance_micros"].as_str().expect("balance").parse().expect("number")
+    }
+
+    /// Every object key in this test's blob store.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        self.state.blobs.list("").await.expect("list blobs").into_iter().map(|e| e.key).collect()
+    }
+
+    /// Every file under the fs blob root, including temp files (empty for S3).
+    pub fn fs_files(&self) -> Vec<std::path::PathBuf> {
+        let BlobConfig::Fs { root } = &self.blob else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() { stack.push(path) } else { out.push(path) }
+            }
+        }
+        out
+    }
+
+    /// Which backends this instance runs on.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+}
+
+/// Retries `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

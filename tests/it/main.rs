@@ -1,1 +1,10 @@
+//! Integration tests: the real router over real sockets, on every available backend.
 
+mod accounts;
+mod admin;
+mod concurrency;
+mod lifecycle;
+mod ops;
+mod pricing;
+mod storage;
+mod storage_bad_input;

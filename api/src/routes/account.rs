@@ -25,7 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/account/api-keys/{prefix}", delete(revoke_key))
 }
 
-
 async fn show(auth: AccountAuth) -> Json<Value> {
     let mut body = account_json(&auth.account);
     body["status"] = "ok".into();
@@ -50,7 +49,11 @@ fn entry_json(e: &ledger_entry::Model) -> Value {
     })
 }
 
-async fn ledger(State(state): State<AppState>, auth: AccountAuth, ApiQuery(page): ApiQuery<Page>) -> Result<Json<Value>, ApiError> {
+async fn ledger(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<Value>, ApiError> {
     let limit = page.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
@@ -81,7 +84,11 @@ async fn mint_key(State(state): State<AppState>, auth: AccountAuth) -> Result<(S
     ))
 }
 
-async fn revoke_key(State(state): State<AppState>, auth: AccountAuth, Path(prefix): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke_key(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(prefix): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let row = accounts::revoke_key(&state.db, &auth.account.id, &prefix, state.now()).await?;
     Ok(Json(json!({ "status": "ok", "prefix": row.prefix, "revoked_at": row.revoked_at.map(rfc3339) })))
 }

@@ -45,7 +45,11 @@ struct CreateAccount {
     credit_micros: Option<Micros>,
 }
 
-async fn create(_: AdminAuth, State(state): State<AppState>, ApiJson(body): ApiJson<CreateAccount>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateAccount>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let credit = body.credit_micros.as_ref().map(|m| m.value("credit_micros")).transpose()?.unwrap_or(0);
     let created = accounts::create(&state.db, &body.name, credit, state.now()).await?;
     let mut out = account_json(&created.account);

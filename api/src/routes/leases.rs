@@ -73,7 +73,11 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, auth: AccountAuth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     if let Some(v) = &q.variant
         && !leases::variant::ALL.contains(&v.as_str())
     {
@@ -88,34 +92,46 @@ async fn list(State(state): State<AppState>, auth: AccountAuth, ApiQuery(q): Api
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
-    let filter = ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor: q.cursor.as_deref(), limit };
+    let filter =
+        ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor: q.cursor.as_deref(), limit };
     let rows = leases::list_owned(&state.db, &auth.owner(), &filter, state.now()).await?;
-    let storage_ids: Vec<&str> = rows.iter().filter(|l| l.variant == leases::variant::STORAGE).map(|l| l.id.as_str()).collect();
+    let storage_ids: Vec<&str> =
+        rows.iter().filter(|l| l.variant == leases::variant::STORAGE).map(|l| l.id.as_str()).collect();
     let objects = if storage_ids.is_empty() {
         Vec::new()
     } else {
         storage_object::Entity::find().filter(storage_object::Column::LeaseId.is_in(storage_ids)).all(&state.db).await?
     };
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|l| lease_json(&state, l, objects.iter().find(|o| o.lease_id == l.id)))
-        .collect();
+    let items: Vec<Value> =
+        rows.iter().map(|l| lease_json(&state, l, objects.iter().find(|o| o.lease_id == l.id))).collect();
     let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|l| l.id.clone())).flatten();
     Ok(Json(json!({ "status": "ok", "items": items, "next_cursor": next_cursor })))
 }
 
-async fn show(State(state): State<AppState>, auth: AccountAuth, LeaseIdPath(id): LeaseIdPath) -> Result<(HeaderMap, Json<Value>), ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+) -> Result<(HeaderMap, Json<Value>), ApiError> {
     let lease = serving_lease(&state, &auth.owner(), &id).await?;
     let object = storage_object::Entity::find_by_id(&lease.id).one(&state.db).await?;
     Ok((lease_headers(&lease), Json(json!({ "status": "ok", "lease": lease_json(&state, &lease, object.as_ref()) }))))
 }
 
-async fn remove(State(state): State<AppState>, auth: AccountAuth, LeaseIdPath(id): LeaseIdPath) -> Result<(HeaderMap, Json<Value>), ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+) -> Result<(HeaderMap, Json<Value>), ApiError> {
     delete_lease(&state, &auth.owner(), &id).await
 }
 
 /// Deletes a lease the caller owns (no refund) and removes its bytes.
-pub async fn delete_lease(state: &AppState, owner: &Owner, lease_id: &str) -> Result<(HeaderMap, Json<Value>), ApiError> {
+pub async fn delete_lease(
+    state: &AppState,
+    owner: &Owner,
+    lease_id: &str,
+) -> Result<(HeaderMap, Json<Value>), ApiError> {
     let lease = leases::find_owned(&state.db, owner, lease_id).await?.ok_or_else(ApiError::not_found)?;
     match leases::mark_deleted(&state.db, &lease, state.now()).await? {
         DeleteOutcome::Gone(gone) => Err(ApiError::gone(gone)),

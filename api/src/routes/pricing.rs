@@ -83,7 +83,9 @@ async fn quote(State(state): State<AppState>, ApiQuery(q): ApiQuery<QuoteQuery>)
     }
     let largest = l.max_file_bytes.max(l.max_mailbox_capacity_bytes).max(l.checkpoint_max_body_bytes);
     if size > largest {
-        return Err(ApiError::bad_request(format!("size_bytes must be at most {largest}")).with("parameter", "size_bytes"));
+        return Err(
+            ApiError::bad_request(format!("size_bytes must be at most {largest}")).with("parameter", "size_bytes")
+        );
     }
     let cost = state.config.tariff.cost_micros(size, duration);
     Ok(Json(json!({

@@ -149,7 +149,11 @@ fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiE
     match optional_u64(headers, "Content-Length")? {
         Some(len) if len > size => return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes")),
         Some(len) if len < size => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "size_mismatch", "the body is shorter than X-Size-Bytes"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "size_mismatch",
+                "the body is shorter than X-Size-Bytes",
+            ));
         }
         _ => {}
     }
@@ -157,7 +161,12 @@ fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiE
     Ok(Upload { file_name, content_type, size, duration, cost })
 }
 
-async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let upload = validate_upload(&state, &headers)?;
     if auth.account.balance_micros < upload.cost {
         return Err(ApiError::insufficient_balance(upload.cost, auth.account.balance_micros));
@@ -166,12 +175,15 @@ async fn create(State(state): State<AppState>, auth: AccountAuth, headers: Heade
     // errors, the blob store discards what it had, and nothing is charged.
     let account_id = auth.account.id.clone();
     let stream: ByteStream = Box::pin(body.into_data_stream().map(|r| r.map_err(io::Error::other)));
-    tokio::spawn(store_and_commit(state, account_id, upload, stream))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+    tokio::spawn(store_and_commit(state, account_id, upload, stream)).await.map_err(|e| ApiError::internal(&e))?
 }
 
-async fn store_and_commit(state: AppState, account_id: String, upload: Upload, body: ByteStream) -> Result<Response, ApiError> {
+async fn store_and_commit(
+    state: AppState,
+    account_id: String,
+    upload: Upload,
+    body: ByteStream,
+) -> Result<Response, ApiError> {
     let lease_id = leasehold_core::ids::lease_id();
     let key = blob::lease_key(&lease_id, "object");
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -183,9 +195,15 @@ async fn store_and_commit(state: AppState, account_id: String, upload: Upload, b
     };
     match stored {
         Ok(_) => {}
-        Err(BlobError::Source(_)) if too_long => return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes")),
+        Err(BlobError::Source(_)) if too_long => {
+            return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes"));
+        }
         Err(BlobError::Source(_)) if too_short => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "size_mismatch", "the body is shorter than X-Size-Bytes"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "size_mismatch",
+                "the body is shorter than X-Size-Bytes",
+            ));
         }
         Err(BlobError::Source(e)) => {
             tracing::info!(error = %e, "upload aborted by the client");
@@ -251,10 +269,8 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>`.
 pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
-        .collect();
+    let fallback: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(name, ATTR_CHAR))
 }
 
@@ -290,9 +306,14 @@ async fn download(
         RangeRequest::Full => None,
         RangeRequest::Partial(r) => Some(r),
         RangeRequest::Unsatisfiable => {
-            let content_range = HeaderValue::from_str(&format!("bytes */{size}")).map_err(|e| ApiError::internal(&e))?;
-            return Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the requested range is outside the file")
-                .with_header(header::CONTENT_RANGE, content_range));
+            let content_range =
+                HeaderValue::from_str(&format!("bytes */{size}")).map_err(|e| ApiError::internal(&e))?;
+            return Err(ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "the requested range is outside the file",
+            )
+            .with_header(header::CONTENT_RANGE, content_range));
         }
     };
     let insert = |h: &mut HeaderMap, name: header::HeaderName, value: String| -> Result<(), ApiError> {
@@ -321,7 +342,11 @@ async fn download(
     response.status(status).body(body).map_err(|e| ApiError::internal(&e))
 }
 
-async fn remove(State(state): State<AppState>, auth: AccountAuth, LeaseIdPath(id): LeaseIdPath) -> Result<Response, ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+) -> Result<Response, ApiError> {
     let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
     if lease.variant != leases::variant::STORAGE {
         return Err(ApiError::not_found());

@@ -96,11 +96,7 @@ impl FsBackend {
 
     pub(super) async fn check(&self) -> Result<(), BlobError> {
         let meta = tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
-        if meta.is_dir() {
-            Ok(())
-        } else {
-            Err(BlobError::Io(io::Error::other("blob temp dir is not a directory")))
-        }
+        if meta.is_dir() { Ok(()) } else { Err(BlobError::Io(io::Error::other("blob temp dir is not a directory"))) }
     }
 }
 

@@ -27,8 +27,8 @@ fn s3_err(e: impl std::error::Error) -> BlobError {
 
 impl S3Backend {
     pub(super) async fn open(config: &S3Config) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(config.region.clone()));
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(config.region.clone()));
         if let Some(endpoint) = &config.endpoint {
             loader = loader.endpoint_url(endpoint);
         }
@@ -87,16 +87,11 @@ impl S3Backend {
                 }
             }
         }
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(s3_err)?;
+        let created =
+            self.client.create_multipart_upload().bucket(&self.bucket).key(&key).send().await.map_err(s3_err)?;
         let upload_id = created.upload_id().ok_or_else(|| BlobError::S3("no upload id".into()))?.to_owned();
-        let mut upload = Multipart { backend: self, key: &key, upload_id: &upload_id, parts: Vec::new(), in_flight: None };
+        let mut upload =
+            Multipart { backend: self, key: &key, upload_id: &upload_id, parts: Vec::new(), in_flight: None };
         let result = upload.run(buf, &mut body, total).await;
         if let Some(task) = upload.in_flight.take() {
             task.abort();
@@ -161,7 +156,11 @@ impl S3Backend {
         }
     }
 
-    async fn list_page(&self, prefix: &str, token: Option<String>) -> Result<(Vec<BlobEntry>, Option<String>), BlobError> {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<BlobEntry>, Option<String>), BlobError> {
         let out = self
             .client
             .list_objects_v2()
@@ -183,7 +182,8 @@ impl S3Backend {
                 })
             })
             .collect();
-        let next = if out.is_truncated() == Some(true) { out.next_continuation_token().map(str::to_owned) } else { None };
+        let next =
+            if out.is_truncated() == Some(true) { out.next_continuation_token().map(str::to_owned) } else { None };
         Ok((entries, next))
     }
 
@@ -244,7 +244,9 @@ impl Multipart<'_> {
             .bucket(&b.bucket)
             .key(self.key)
             .upload_id(self.upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build(),
+            )
             .send()
             .await
             .map_err(s3_err)?;

@@ -1,1 +1,65 @@
-fn main() {}
+//! Leasehold benchmarks. Each prints its figure next to the baseline the issue names,
+//! measured in the same run, and the ratio. See `docs/BENCHMARKS.md`.
+
+mod server;
+mod storage;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Leasehold benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "leasehold-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which blob backend to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BlobBackend {
+    /// Files under a temp dir, SQLite metadata (the embedded shape).
+    Fs,
+    /// S3 (endpoint and bucket from the options, keys from AWS_* variables), PostgreSQL
+    /// metadata when `--database-url` is given.
+    S3,
+}
+
+/// Where the server under test gets its backends.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Target {
+    /// Blob backend.
+    #[arg(long, value_enum, default_value = "fs")]
+    pub backend: BlobBackend,
+    /// The `leasehold-api` binary to start (build it with --release first).
+    #[arg(long, default_value = "target/release/leasehold-api")]
+    pub api_bin: String,
+    /// PostgreSQL server URL; a fresh database is created on it (default: SQLite).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// S3 endpoint.
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// S3 bucket (must exist).
+    #[arg(long)]
+    pub s3_bucket: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Upload and download of one large file through the API vs. straight into the blob
+    /// store; API process RSS growth.
+    Storage {
+        #[command(flatten)]
+        target: Target,
+        /// File size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Storage { target, size_mib } => storage::run(&target, size_mib).await,
+    }
+}

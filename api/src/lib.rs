@@ -6,6 +6,8 @@ pub mod bootstrap;
 pub mod cli;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
+pub mod metered;
 pub mod metrics;
 pub mod range;
 pub mod routes;

@@ -54,12 +54,15 @@ enum Command {
         /// File size in MiB.
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
+        /// Rounds of API and direct runs, alternating; the best of each is reported.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Storage { target, size_mib } => storage::run(&target, size_mib).await,
+        Command::Storage { target, size_mib, rounds } => storage::run(&target, size_mib, rounds).await,
     }
 }

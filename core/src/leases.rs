@@ -193,11 +193,13 @@ pub struct NewStorage {
 }
 
 /// Charges the account and writes the lease and its object in one transaction: either all
-/// of it is committed or none of it.
+/// of it is committed or none of it. With an idempotency claim, the response `render`
+/// produces is stored in the same transaction.
 pub async fn create_storage(
     db: &DatabaseConnection,
     account_id: &str,
     new: NewStorage,
+    idempotency: Option<(&str, &(dyn Fn(&lease::Model, &storage_object::Model) -> String + Sync))>,
     now: i64,
 ) -> Result<(lease::Model, storage_object::Model), AccountError> {
     let txn = db.begin().await?;
@@ -224,6 +226,9 @@ pub async fn create_storage(
     }
     .insert(&txn)
     .await?;
+    if let Some((claim, render)) = idempotency {
+        crate::idempotency::complete(&txn, claim, 201, &render(&lease, &object)).await?;
+    }
     txn.commit().await?;
     Ok((lease, object))
 }

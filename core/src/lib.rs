@@ -6,6 +6,7 @@ pub mod blob;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod idempotency;
 pub mod ids;
 pub mod leases;
 pub mod pricing;

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod idempotency_key;
 pub mod lease;
 pub mod ledger_entry;
 pub mod storage_object;

@@ -10,6 +10,7 @@ mod m20261122_000002_create_api_key;
 mod m20261122_000003_create_ledger_entry;
 mod m20261122_000004_create_lease;
 mod m20261122_000005_create_storage_object;
+mod m20261122_000006_create_idempotency_key;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_ledger_entry::Migration),
             Box::new(m20261122_000004_create_lease::Migration),
             Box::new(m20261122_000005_create_storage_object::Migration),
+            Box::new(m20261122_000006_create_idempotency_key::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod concurrency;
+mod idempotency;
 mod lifecycle;
 mod ops;
 mod pricing;

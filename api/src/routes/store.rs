@@ -1,9 +1,6 @@
 //! Storage leases (SPEC §6.1): streamed upload, ranged download, delete.
 
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -11,22 +8,22 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::{self, BlobError, ByteStream};
 use leasehold_core::leases::{self, NewStorage};
 use leasehold_core::time::{http_date, rfc3339};
-use leasehold_entities::storage_object;
+use leasehold_entities::{lease, storage_object};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use prometheus_client::metrics::counter::Counter;
 use sea_orm::EntityTrait;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::leases::{delete_lease, lease_headers, serving_lease};
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, LeaseIdPath, duration_seconds, header_text, optional_u64, required_u64};
+use crate::idempotency::{self, Start};
+use crate::metered;
 use crate::range::{RangeRequest, parse_range};
 use crate::state::AppState;
 
@@ -62,67 +59,6 @@ fn content_type(headers: &HeaderMap) -> Result<String, ApiError> {
         None | Some("") => Ok("application/octet-stream".to_owned()),
         Some(ct) if ct.len() <= 255 && ct.bytes().all(|b| (0x20..0x7f).contains(&b)) => Ok(ct.to_owned()),
         Some(_) => Err(ApiError::invalid_header(H, "must be at most 255 printable ASCII characters")),
-    }
-}
-
-/// What went wrong with the body, as seen while streaming it.
-#[derive(Default)]
-struct Tally {
-    hasher: Sha256,
-    bytes: u64,
-    too_long: bool,
-    too_short: bool,
-    client_failed: bool,
-}
-
-/// Counts and hashes the body while it streams, and fails the stream (so the blob store
-/// keeps nothing) when it is longer or shorter than declared.
-struct Metered {
-    inner: ByteStream,
-    expected: u64,
-    tally: Arc<Mutex<Tally>>,
-    done: bool,
-}
-
-impl Stream for Metered {
-    type Item = Result<Bytes, io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let polled = self.inner.poll_next_unpin(cx);
-        let expected = self.expected;
-        let Ok(mut tally) = self.tally.lock() else {
-            return Poll::Ready(Some(Err(io::Error::other("tally poisoned"))));
-        };
-        let out = match polled {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                tally.bytes += chunk.len() as u64;
-                if tally.bytes > expected {
-                    tally.too_long = true;
-                    Some(Err(io::Error::other("body longer than X-Size-Bytes")))
-                } else {
-                    tally.hasher.update(&chunk);
-                    Some(Ok(chunk))
-                }
-            }
-            Poll::Ready(Some(Err(e))) => {
-                tally.client_failed = true;
-                Some(Err(e))
-            }
-            Poll::Ready(None) if tally.bytes < expected => {
-                tally.too_short = true;
-                Some(Err(io::Error::other("body shorter than X-Size-Bytes")))
-            }
-            Poll::Ready(None) => None,
-        };
-        drop(tally);
-        if !matches!(out, Some(Ok(_))) {
-            self.done = true;
-        }
-        Poll::Ready(out)
     }
 }
 
@@ -168,37 +104,69 @@ async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let upload = validate_upload(&state, &headers)?;
+    let owner = auth.owner();
+    let scope = format!("{}:{}|POST /api/store", owner.kind, owner.id);
+    let (size, duration) = (upload.size.to_string(), upload.duration.to_string());
+    let parts = [upload.file_name.as_str(), &size, &duration, &upload.content_type];
+    let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
+        Start::Respond(replay) => return Ok(replay),
+        Start::Proceed(claim) => claim,
+    };
     if auth.account.balance_micros < upload.cost {
+        idempotency::release(&state, claim.as_deref()).await;
         return Err(ApiError::insufficient_balance(upload.cost, auth.account.balance_micros));
     }
     // The upload and commit run in their own task: if the client goes away, the body
     // errors, the blob store discards what it had, and nothing is charged.
     let account_id = auth.account.id.clone();
     let stream: ByteStream = Box::pin(body.into_data_stream().map(|r| r.map_err(io::Error::other)));
-    tokio::spawn(store_and_commit(state, account_id, upload, stream)).await.map_err(|e| ApiError::internal(&e))?
+    tokio::spawn(async move {
+        let result = store_and_commit(&state, account_id, upload, stream, claim.as_deref()).await;
+        if result.is_err() {
+            idempotency::release(&state, claim.as_deref()).await;
+        }
+        result
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+}
+
+/// The 201 body of a new Storage lease.
+fn created_json(state: &AppState, lease: &lease::Model, object: &storage_object::Model) -> serde_json::Value {
+    json!({
+        "status": "ok",
+        "lease_id": lease.id,
+        "variant": "storage",
+        "file_name": object.file_name,
+        "content_type": object.content_type,
+        "size_bytes": object.size_bytes,
+        "sha256": object.sha256,
+        "created_at": rfc3339(lease.created_at),
+        "expires_at": rfc3339(lease.expires_at),
+        "duration_seconds": lease.duration_seconds,
+        "cost_micros": lease.cost_micros.to_string(),
+        "download_url": state.url(&format!("/api/download/{}", lease.id)),
+    })
 }
 
 async fn store_and_commit(
-    state: AppState,
+    state: &AppState,
     account_id: String,
     upload: Upload,
     body: ByteStream,
+    claim: Option<&str>,
 ) -> Result<Response, ApiError> {
     let lease_id = leasehold_core::ids::lease_id();
     let key = blob::lease_key(&lease_id, "object");
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let metered = Metered { inner: body, expected: upload.size, tally: tally.clone(), done: false };
+    let (metered, meter) = metered::meter(body, upload.size);
     let stored = state.blobs.put_stream(&key, Box::pin(metered)).await;
-    let (sha256, too_long, too_short) = {
-        let t = tally.lock().map_err(|_| ApiError::internal(&"tally poisoned"))?;
-        (hex::encode(t.hasher.clone().finalize()), t.too_long, t.too_short)
-    };
+    let (verdict, sha256) = meter.finish().await.map_err(|e| ApiError::internal(&e))?;
     match stored {
         Ok(_) => {}
-        Err(BlobError::Source(_)) if too_long => {
+        Err(BlobError::Source(_)) if verdict.too_long => {
             return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes"));
         }
-        Err(BlobError::Source(_)) if too_short => {
+        Err(BlobError::Source(_)) if verdict.too_short => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "size_mismatch",
@@ -223,7 +191,9 @@ async fn store_and_commit(
         duration_seconds: i64::try_from(upload.duration).unwrap_or(i64::MAX),
         cost_micros: upload.cost,
     };
-    let (lease, object) = match leases::create_storage(&state.db, &account_id, new, now).await {
+    let render = |l: &lease::Model, o: &storage_object::Model| created_json(state, l, o).to_string();
+    let idempotency = claim.map(|c| (c, &render as &(dyn Fn(&lease::Model, &storage_object::Model) -> String + Sync)));
+    let (lease, object) = match leases::create_storage(&state.db, &account_id, new, idempotency, now).await {
         Ok(created) => created,
         Err(e) => {
             if let Err(cleanup) = state.blobs.delete_prefix(&blob::lease_prefix(&lease_id)).await {
@@ -236,21 +206,7 @@ async fn store_and_commit(
         }
     };
     tracing::info!(lease.id = %lease.id, size_bytes = object.size_bytes, cost_micros = lease.cost_micros, "storage lease created");
-    let body = json!({
-        "status": "ok",
-        "lease_id": lease.id,
-        "variant": "storage",
-        "file_name": object.file_name,
-        "content_type": object.content_type,
-        "size_bytes": object.size_bytes,
-        "sha256": object.sha256,
-        "created_at": rfc3339(lease.created_at),
-        "expires_at": rfc3339(lease.expires_at),
-        "duration_seconds": lease.duration_seconds,
-        "cost_micros": lease.cost_micros.to_string(),
-        "download_url": state.url(&format!("/api/download/{}", lease.id)),
-    });
-    Ok((StatusCode::CREATED, lease_headers(&lease), Json(body)).into_response())
+    Ok((StatusCode::CREATED, lease_headers(&lease), Json(created_json(state, &lease, &object))).into_response())
 }
 
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC

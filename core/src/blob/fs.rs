@@ -4,15 +4,17 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::io::{Read, Seek, Write};
+
+use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
-use tokio_util::io::ReaderStream;
 
 use super::{BlobEntry, BlobError, ByteRange, ByteStream, validate_key};
 
 const TMP_DIR: &str = ".tmp";
 const WRITE_BUFFER: usize = 1024 * 1024;
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+const CHANNEL_CHUNKS: usize = 8;
 
 #[derive(Clone, Debug)]
 pub(super) struct FsBackend {
@@ -33,24 +35,50 @@ impl FsBackend {
     pub(super) async fn put_stream(&self, key: &str, mut body: ByteStream) -> Result<u64, BlobError> {
         let target = self.path(key)?;
         let tmp = self.root.join(TMP_DIR).join(ulid::Ulid::generate().to_string());
-        let result = async {
-            let file = tokio::fs::File::create(&tmp).await?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-            let mut written = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(BlobError::Source)?;
-                written += chunk.len() as u64;
-                out.write_all(&chunk).await?;
+        // A dedicated blocking thread writes with std I/O, so chunks cross to it without a
+        // copy and the async side only moves `Bytes` through a bounded channel.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+        let writer_tmp = tmp.clone();
+        let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let file = std::fs::File::create(&writer_tmp)?;
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            while let Some(chunk) = rx.blocking_recv() {
+                out.write_all(&chunk)?;
             }
-            out.flush().await?;
-            out.into_inner().sync_all().await?;
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent).await?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()
+        });
+        let mut written = 0u64;
+        let mut source_error = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    written += chunk.len() as u64;
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    source_error = Some(e);
+                    break;
+                }
             }
-            tokio::fs::rename(&tmp, &target).await?;
-            Ok::<_, BlobError>(written)
         }
-        .await;
+        drop(tx);
+        let wrote = writer.await.map_err(|e| BlobError::Io(io::Error::other(e)))?;
+        let result = match (source_error, wrote) {
+            (Some(e), _) => Err(BlobError::Source(e)),
+            (None, Err(e)) => Err(BlobError::Io(e)),
+            (None, Ok(())) => {
+                async {
+                    if let Some(parent) = target.parent() {
+                        tokio::fs::create_dir_all(parent).await?;
+                    }
+                    tokio::fs::rename(&tmp, &target).await?;
+                    Ok(written)
+                }
+                .await
+            }
+        };
         if result.is_err() {
             remove_quietly(&tmp).await;
         }
@@ -59,15 +87,34 @@ impl FsBackend {
 
     pub(super) async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream, BlobError> {
         let path = self.path(key)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(not_found)?;
-        let stream: ByteStream = match range {
-            Some(r) => {
-                file.seek(io::SeekFrom::Start(r.start)).await?;
-                Box::pin(ReaderStream::with_capacity(tokio::io::AsyncReadExt::take(file, r.len()), READ_CHUNK))
-            }
-            None => Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
+        let mut file = std::fs::File::open(&path).map_err(not_found)?;
+        let (start, mut left) = match range {
+            Some(r) => (r.start, r.len()),
+            None => (0, file.metadata()?.len()),
         };
-        Ok(stream)
+        file.seek(io::SeekFrom::Start(start))?;
+        // A blocking reader thread fills fresh buffers and hands them over as `Bytes`; the
+        // bounded channel stops it when the client reads slowly.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+        tokio::task::spawn_blocking(move || {
+            while left > 0 {
+                let want = left.min(READ_CHUNK as u64);
+                let mut buf = Vec::with_capacity(READ_CHUNK);
+                let chunk = match (&mut file).take(want).read_to_end(&mut buf) {
+                    Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected")),
+                    Ok(n) => {
+                        left -= n as u64;
+                        Ok(Bytes::from(buf))
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if tx.blocking_send(chunk).is_err() || failed {
+                    return; // the reader went away, or the error has been handed over
+                }
+            }
+        });
+        Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
     }
 
     pub(super) async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {

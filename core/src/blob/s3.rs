@@ -64,35 +64,35 @@ impl S3Backend {
 
     pub(super) async fn put_stream(&self, key: &str, mut body: ByteStream) -> Result<u64, BlobError> {
         let key = self.full_key(key)?;
-        let mut buf = BytesMut::with_capacity(self.part_size);
-        let mut total = 0u64;
+        let mut parts = PartBuffer::new(self.part_size);
         // Fill the first part; a body that ends before it is one plain PUT.
-        while buf.len() < self.part_size {
+        let first = loop {
             match body.next().await {
                 Some(chunk) => {
-                    let chunk = chunk.map_err(BlobError::Source)?;
-                    total += chunk.len() as u64;
-                    buf.extend_from_slice(&chunk);
+                    if let Some(part) = parts.push(chunk.map_err(BlobError::Source)?) {
+                        break part;
+                    }
                 }
                 None => {
+                    let total = parts.total;
                     self.client
                         .put_object()
                         .bucket(&self.bucket)
                         .key(&key)
-                        .body(S3Body::from(buf.freeze()))
+                        .body(S3Body::from(parts.take_rest()))
                         .send()
                         .await
                         .map_err(s3_err)?;
                     return Ok(total);
                 }
             }
-        }
+        };
         let created =
             self.client.create_multipart_upload().bucket(&self.bucket).key(&key).send().await.map_err(s3_err)?;
         let upload_id = created.upload_id().ok_or_else(|| BlobError::S3("no upload id".into()))?.to_owned();
         let mut upload =
             Multipart { backend: self, key: &key, upload_id: &upload_id, parts: Vec::new(), in_flight: None };
-        let result = upload.run(buf, &mut body, total).await;
+        let result = upload.run(first, parts, &mut body).await;
         if let Some(task) = upload.in_flight.take() {
             task.abort();
         }
@@ -216,26 +216,17 @@ struct Multipart<'a> {
 }
 
 impl Multipart<'_> {
-    async fn run(&mut self, first: BytesMut, body: &mut ByteStream, mut total: u64) -> Result<u64, BlobError> {
-        let part_size = self.backend.part_size;
-        let mut buf = first;
-        loop {
-            if buf.len() >= part_size {
-                let part = buf.split_to(part_size).freeze();
+    async fn run(&mut self, first: Bytes, mut parts: PartBuffer, body: &mut ByteStream) -> Result<u64, BlobError> {
+        self.start_part(first).await?;
+        while let Some(chunk) = body.next().await {
+            if let Some(part) = parts.push(chunk.map_err(BlobError::Source)?) {
                 self.start_part(part).await?;
-                buf.reserve(part_size);
-            }
-            match body.next().await {
-                Some(chunk) => {
-                    let chunk = chunk.map_err(BlobError::Source)?;
-                    total += chunk.len() as u64;
-                    buf.extend_from_slice(&chunk);
-                }
-                None => break,
             }
         }
-        if !buf.is_empty() {
-            self.start_part(buf.freeze()).await?;
+        let total = parts.total;
+        let rest = parts.take_rest();
+        if !rest.is_empty() {
+            self.start_part(rest).await?;
         }
         self.finish_in_flight().await?;
         let b = self.backend;
@@ -278,5 +269,63 @@ impl Multipart<'_> {
             Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build())
         }));
         Ok(())
+    }
+}
+
+/// Collects body chunks into parts of exactly `part_size` bytes, each in its own exactly
+/// sized allocation, so memory per upload stays at about two parts.
+struct PartBuffer {
+    part_size: usize,
+    buf: BytesMut,
+    total: u64,
+}
+
+impl PartBuffer {
+    fn new(part_size: usize) -> Self {
+        Self { part_size, buf: BytesMut::new(), total: 0 }
+    }
+
+    /// Adds a chunk; returns a full part when one is complete. Chunks are far smaller than
+    /// a part, so at most one part completes per chunk; the remainder starts the next.
+    fn push(&mut self, mut chunk: Bytes) -> Option<Bytes> {
+        self.total += chunk.len() as u64;
+        if self.buf.capacity() == 0 {
+            self.buf = BytesMut::with_capacity(self.part_size);
+        }
+        let room = self.part_size - self.buf.len();
+        if chunk.len() < room {
+            self.buf.extend_from_slice(&chunk);
+            return None;
+        }
+        let head = chunk.split_to(room);
+        self.buf.extend_from_slice(&head);
+        let full = std::mem::take(&mut self.buf).freeze();
+        if !chunk.is_empty() {
+            self.buf = BytesMut::with_capacity(self.part_size);
+            self.buf.extend_from_slice(&chunk);
+        }
+        Some(full)
+    }
+
+    /// What is left (the last, short part).
+    fn take_rest(&mut self) -> Bytes {
+        std::mem::take(&mut self.buf).freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_exactly_part_size_and_nothing_is_lost() {
+        let mut parts = PartBuffer::new(10);
+        let mut out = Vec::new();
+        for chunk in [&b"abcd"[..], b"efghij", b"klmnopqrstuvw", b"xyz"] {
+            out.extend(parts.push(Bytes::copy_from_slice(chunk)));
+        }
+        assert_eq!(out, vec![Bytes::from_static(b"abcdefghij"), Bytes::from_static(b"klmnopqrst")]);
+        assert_eq!(parts.take_rest(), Bytes::from_static(b"uvwxyz"));
+        assert_eq!(parts.total, 26);
     }
 }

@@ -1,0 +1,68 @@
+//! `Idempotency-Key` on creating POSTs: claim, replay, or refuse (SPEC §2).
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use leasehold_core::idempotency::{self, Claim};
+
+use crate::error::ApiError;
+use crate::extract::header_text;
+use crate::state::AppState;
+
+/// Outcome of looking at a request's `Idempotency-Key`.
+pub enum Start {
+    /// Do the work; `Some(claim)` must be completed in the committing transaction or
+    /// released on failure.
+    Proceed(Option<String>),
+    /// Answer with this (a replay) without doing anything.
+    Respond(Response),
+}
+
+/// Claims the request's key (if any) in `scope` for a request defined by `parts`.
+pub async fn start(state: &AppState, headers: &HeaderMap, scope: &str, parts: &[&str]) -> Result<Start, ApiError> {
+    const H: &str = "Idempotency-Key";
+    let Some(key) = header_text(headers, H)? else { return Ok(Start::Proceed(None)) };
+    if !idempotency::valid_key(key) {
+        return Err(ApiError::invalid_header(H, "must be 1 to 255 printable ASCII characters"));
+    }
+    let fingerprint = idempotency::fingerprint(parts);
+    match idempotency::claim(&state.db, scope, key, &fingerprint, state.now()).await? {
+        Claim::Fresh(id) => Ok(Start::Proceed(Some(id))),
+        Claim::Replay { status, body } => Ok(Start::Respond(replay(status, &body))),
+        Claim::Mismatch => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )),
+        Claim::InProgress => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+        )
+        .with_header(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+    }
+}
+
+/// Releases a claim after a failed request (logged, never fails the response).
+pub async fn release(state: &AppState, claim: Option<&str>) {
+    if let Some(id) = claim
+        && let Err(e) = idempotency::release(&state.db, id).await
+    {
+        tracing::warn!(error = %e, "could not release an idempotency claim; it expires in 15 minutes");
+    }
+}
+
+/// The stored response again, with `Idempotent-Replayed: true` and the lease headers.
+fn replay(status: u16, body: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        for (field, header) in [("lease_id", "x-lease-id"), ("expires_at", "x-lease-expires-at")] {
+            if let Some(v) = json[field].as_str().and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(HeaderName::from_static(header), v);
+            }
+        }
+    }
+    (status, headers, body.to_owned()).into_response()
+}

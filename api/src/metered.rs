@@ -1,0 +1,183 @@
+//! An upload body that is counted, checked against its declared size, and hashed on a
+//! separate thread while it streams into the blob store.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use leasehold_core::blob::ByteStream;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+use tokio_util::sync::PollSender;
+
+/// How the body compared with its declared size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Bytes seen.
+    pub bytes: u64,
+    /// More bytes than declared arrived (the stream was failed at that point).
+    pub too_long: bool,
+    /// The body ended before the declared size (the stream was failed at the end).
+    pub too_short: bool,
+}
+
+/// Chunks queued for the hashing thread; bounds memory when hashing lags.
+const HASH_QUEUE: usize = 16;
+
+/// The stream handed to the blob store: it fails when the body is longer or shorter than
+/// declared, so the store keeps nothing.
+pub struct Metered {
+    inner: ByteStream,
+    expected: u64,
+    seen: u64,
+    verdict: Arc<Mutex<Verdict>>,
+    hash: PollSender<Bytes>,
+    pending: Option<Bytes>,
+    done: bool,
+}
+
+/// The other end: the verdict and the SHA-256 once the stream is finished.
+pub struct Meter {
+    verdict: Arc<Mutex<Verdict>>,
+    hasher: JoinHandle<String>,
+}
+
+/// Wraps `inner`, expecting exactly `expected` bytes.
+pub fn meter(inner: ByteStream, expected: u64) -> (Metered, Meter) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut sha = Sha256::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            sha.update(&chunk);
+        }
+        hex::encode(sha.finalize())
+    });
+    let verdict = Arc::new(Mutex::new(Verdict::default()));
+    let metered = Metered {
+        inner,
+        expected,
+        seen: 0,
+        verdict: verdict.clone(),
+        hash: PollSender::new(tx),
+        pending: None,
+        done: false,
+    };
+    (metered, Meter { verdict, hasher })
+}
+
+impl Meter {
+    /// The verdict and the hex SHA-256 of everything that passed (call after the stream
+    /// has been consumed or dropped).
+    pub async fn finish(self) -> io::Result<(Verdict, String)> {
+        let sha = self.hasher.await.map_err(io::Error::other)?;
+        let verdict = *self.verdict.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok((verdict, sha))
+    }
+}
+
+impl Metered {
+    fn record(&self, update: impl FnOnce(&mut Verdict)) {
+        let mut v = self.verdict.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.bytes = self.seen;
+        update(&mut v);
+    }
+
+    fn fail(&mut self, update: impl FnOnce(&mut Verdict), message: &'static str) -> Poll<Option<io::Result<Bytes>>> {
+        self.record(update);
+        self.done = true;
+        self.hash.close();
+        Poll::Ready(Some(Err(io::Error::other(message))))
+    }
+}
+
+impl Stream for Metered {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.pending.is_none() {
+            match ready!(this.inner.poll_next_unpin(cx)) {
+                Some(Ok(chunk)) => {
+                    this.seen += chunk.len() as u64;
+                    if this.seen > this.expected {
+                        return this.fail(|v| v.too_long = true, "body longer than X-Size-Bytes");
+                    }
+                    this.pending = Some(chunk);
+                }
+                Some(Err(e)) => {
+                    this.record(|_| {});
+                    this.done = true;
+                    this.hash.close();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None if this.seen < this.expected => {
+                    return this.fail(|v| v.too_short = true, "body shorter than X-Size-Bytes");
+                }
+                None => {
+                    this.record(|_| {});
+                    this.done = true;
+                    this.hash.close();
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        // Hand the chunk to the hasher (waiting for room), then pass it on.
+        if ready!(this.hash.poll_reserve(cx)).is_err() {
+            return this.fail(|_| {}, "hashing thread stopped");
+        }
+        let Some(chunk) = this.pending.take() else { return Poll::Ready(None) };
+        if this.hash.send_item(chunk.clone()).is_err() {
+            return this.fail(|_| {}, "hashing thread stopped");
+        }
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(parts: &[&'static [u8]]) -> ByteStream {
+        Box::pin(futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()))
+    }
+
+    async fn drain(mut s: Metered) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        while let Some(chunk) = s.next().await {
+            match chunk {
+                Ok(c) => out.extend_from_slice(&c),
+                Err(_) => return (out, true),
+            }
+        }
+        (out, false)
+    }
+
+    #[tokio::test]
+    async fn exact_bodies_pass_and_are_hashed() {
+        let (s, m) = meter(body(&[b"ab", b"c"]), 3);
+        assert_eq!(drain(s).await, (b"abc".to_vec(), false));
+        let (v, sha) = m.finish().await.expect("finish");
+        assert_eq!(v, Verdict { bytes: 3, too_long: false, too_short: false });
+        assert_eq!(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[tokio::test]
+    async fn long_bodies_fail_at_the_first_excess_byte() {
+        let (s, m) = meter(body(&[b"ab", b"cd", b"ef"]), 3);
+        assert_eq!(drain(s).await, (b"ab".to_vec(), true));
+        assert!(m.finish().await.expect("finish").0.too_long);
+    }
+
+    #[tokio::test]
+    async fn short_bodies_fail_at_the_end() {
+        let (s, m) = meter(body(&[b"ab"]), 3);
+        assert_eq!(drain(s).await, (b"ab".to_vec(), true));
+        assert!(m.finish().await.expect("finish").0.too_short);
+    }
+}

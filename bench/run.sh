@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the Storage benchmark on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs,
+# started here on a free port with static keys). Figures go to stdout.
+#   bash bench/run.sh [size_mib]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MIB=${1:-1024}
+PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+cargo build --release -p leasehold-api -p leasehold-bench
+command -v s3s-fs >/dev/null || cargo install s3s-fs@0.14.1 --features binary --locked
+
+S3_DIR=$(mktemp -d)
+S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+mkdir -p "$S3_DIR/bench"
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key bench --secret-key bench-secret "$S3_DIR" >/dev/null 2>&1 &
+S3_PID=$!
+trap 'kill $S3_PID 2>/dev/null; rm -rf "$S3_DIR"' EXIT
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && break; sleep 0.2; done
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+./target/release/leasehold-bench storage --backend fs --size-mib "$SIZE_MIB"
+./target/release/leasehold-bench storage --backend s3 --size-mib "$SIZE_MIB" \
+  --database-url "$PG_URL" --s3-endpoint "http://127.0.0.1:$S3_PORT" --s3-bucket bench

@@ -2,6 +2,7 @@
 //! `serve(listener, state, shutdown)` runs it until `shutdown` resolves.
 
 pub mod api_json;
+pub mod body_end;
 pub mod bootstrap;
 pub mod cli;
 pub mod error;
@@ -37,6 +38,22 @@ impl MakeRequestId for UlidRequestId {
     }
 }
 
+/// A response sent before the request body was read to its end (an early error, an
+/// idempotent replay) makes hyper close the connection; say so with `Connection: close`,
+/// so clients never reuse it for their next request.
+async fn close_after_unread_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let (body, finished) = body_end::Tracked::new(body);
+    let mut response = next.run(axum::extract::Request::from_parts(parts, axum::body::Body::new(body))).await;
+    if !finished.load(std::sync::atomic::Ordering::Acquire) {
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Every route with metrics, request ids and request logging.
 pub fn router(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -44,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     });
     routes::all()
+        .layer(axum::middleware::from_fn(close_after_unread_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// jemalloc returns freed memory to the OS steadily; glibc's per-thread arenas keep large
+// upload buffers resident, which showed as RSS growth under streaming load.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = leasehold_api::cli::Cli::parse();

@@ -96,6 +96,7 @@ pub async fn run(target: &Target, size_mib: u64, rounds: u32) -> anyhow::Result<
         store.delete_prefix("bench/").await?;
     }
 
+    let (ceiling_up, ceiling_down) = http_ceiling(&client, size).await?;
     let shape = if target.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     println!("storage benchmark: {size_mib} MiB, blob store {:?}, metadata {shape}, best of {rounds}", target.backend);
     println!("{:<10} {:>14} {:>14} {:>8}", "", "API MiB/s", "direct MiB/s", "ratio");
@@ -103,6 +104,11 @@ pub async fn run(target: &Target, size_mib: u64, rounds: u32) -> anyhow::Result<
         let (a, d) = (api.mib_s(size), direct.mib_s(size));
         println!("{name:<10} {a:>14.1} {d:>14.1} {:>7.0}%", 100.0 * a / d);
     }
+    println!(
+        "context: bare HTTP over loopback on this machine (no storage at all): upload {:.1} MiB/s, download {:.1} MiB/s",
+        mib_s(size, ceiling_up),
+        mib_s(size, ceiling_down)
+    );
     let growth = |peak: u64| peak.saturating_sub(rss_before) as f64 / MIB as f64;
     println!(
         "API RSS: {:.1} MiB before; peak growth {:.1} MiB during upload, {:.1} MiB during download (limit 64 MiB)",
@@ -148,4 +154,46 @@ async fn download(client: &reqwest::Client, server: &Server, key: &str, lease: &
         got += chunk?.len() as u64;
     }
     Ok(got)
+}
+
+/// The most any HTTP service could do here: the same client against a bare axum server in
+/// this process that discards uploads and serves downloads from memory.
+async fn http_ceiling(client: &reqwest::Client, size: u64) -> anyhow::Result<(f64, f64)> {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/up",
+            post(|body: axum::body::Body| async move {
+                let mut stream = body.into_data_stream();
+                let mut n = 0u64;
+                while let Some(chunk) = stream.next().await {
+                    n += chunk.map(|c| c.len() as u64).unwrap_or(0);
+                }
+                n.to_string()
+            }),
+        )
+        .route("/down", get(move || async move { axum::body::Body::from_stream(payload(size)) }))
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let started = Instant::now();
+    client
+        .post(format!("{base}/up"))
+        .header("Content-Length", size.to_string())
+        .body(reqwest::Body::wrap_stream(payload(size)))
+        .send()
+        .await?
+        .error_for_status()?;
+    let up = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut stream = client.get(format!("{base}/down")).send().await?.error_for_status()?.bytes_stream();
+    let mut got = 0u64;
+    while let Some(chunk) = stream.next().await {
+        got += chunk?.len() as u64;
+    }
+    let down = started.elapsed().as_secs_f64();
+    server.abort();
+    anyhow::ensure!(got == size, "ceiling download returned {got} bytes");
+    Ok((up, down))
 }

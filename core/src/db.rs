@@ -38,7 +38,23 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    Database::connect(options).await
+    // Switching a fresh SQLite file to WAL needs a moment of exclusive access; a pool opened
+    // at that instant is told "database is locked" without the busy handler. Retry briefly.
+    let mut attempt = 0;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(e) if attempt < 10 && is_locked(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_locked(e: &DbErr) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked") || text.contains("database table is locked")
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -192,6 +192,9 @@ pub struct NewStorage {
     pub cost_micros: i64,
 }
 
+/// Renders the stored response of a new Storage lease (for `Idempotency-Key` replays).
+pub type RenderStorage<'a> = dyn Fn(&lease::Model, &storage_object::Model) -> String + Sync + 'a;
+
 /// Charges the account and writes the lease and its object in one transaction: either all
 /// of it is committed or none of it. With an idempotency claim, the response `render`
 /// produces is stored in the same transaction.
@@ -199,7 +202,7 @@ pub async fn create_storage(
     db: &DatabaseConnection,
     account_id: &str,
     new: NewStorage,
-    idempotency: Option<(&str, &(dyn Fn(&lease::Model, &storage_object::Model) -> String + Sync))>,
+    idempotency: Option<(&str, &RenderStorage<'_>)>,
     now: i64,
 ) -> Result<(lease::Model, storage_object::Model), AccountError> {
     let txn = db.begin().await?;

@@ -8,6 +8,7 @@ backend_tests!(
     metrics_count_requests_by_route_and_bytes,
     every_response_carries_a_request_id,
     unknown_routes_and_methods_get_the_error_envelope,
+    answers_sent_before_the_body_was_read_close_the_connection,
 );
 
 async fn health_and_readiness_answer_ok(backend: Backend) {
@@ -74,4 +75,19 @@ async fn unknown_routes_and_methods_get_the_error_envelope(backend: Backend) {
     let res = app.client.put(app.url("/api/store")).send().await.expect("put");
     assert_eq!(res.status(), 405);
     assert_eq!(res.json::<Value>().await.expect("json")["status"], "error");
+}
+
+async fn answers_sent_before_the_body_was_read_close_the_connection(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let (_, key) = app.create_account(1_000).await;
+    // Refused before the body is read: the connection cannot be reused.
+    let res = Upload::new("rs_live_wrong", "a.bin", vec![0u8; 256 * 1024]).request(&app).send().await.expect("send");
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["connection"], "close");
+    // Read to the end: keep-alive as usual.
+    let res = Upload::new(&key, "a.bin", vec![0u8; 1024]).request(&app).send().await.expect("send");
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("connection").is_none());
+    let res = app.client.get(app.url("/healthz")).send().await.expect("get");
+    assert!(res.headers().get("connection").is_none());
 }

@@ -192,7 +192,7 @@ async fn store_and_commit(
         cost_micros: upload.cost,
     };
     let render = |l: &lease::Model, o: &storage_object::Model| created_json(state, l, o).to_string();
-    let idempotency = claim.map(|c| (c, &render as &(dyn Fn(&lease::Model, &storage_object::Model) -> String + Sync)));
+    let idempotency = claim.map(|c| (c, &render as &leases::RenderStorage<'_>));
     let (lease, object) = match leases::create_storage(&state.db, &account_id, new, idempotency, now).await {
         Ok(created) => created,
         Err(e) => {

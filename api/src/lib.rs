@@ -77,29 +77,38 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_timeout;
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Embedded shape: the worker runs in this process and stops with it.
+    let worker =
+        state.embedded_worker().map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let mut stopped = rx.clone();
+    let signalled = stop.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
-        if tx.send(true).is_err() {
-            tracing::debug!("shutdown observer already gone");
-        }
+        signalled.cancel();
     });
+    let stopped = stop.clone();
     let deadline = async move {
-        if stopped.wait_for(|s| *s).await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        stopped.cancelled().await;
         tracing::info!(grace_seconds = grace.as_secs(), "shutting down: finishing in-flight requests");
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = deadline => {
             tracing::warn!("in-flight requests did not finish within the shutdown timeout");
             Ok(())
         }
+    };
+    stop.cancel();
+    if let Some(worker) = worker {
+        match worker.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "embedded worker failed"),
+            Err(e) => tracing::error!(error = %e, "embedded worker panicked"),
+        }
     }
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -43,6 +43,8 @@ pub struct Metrics {
     /// Response body bytes sent of stored content.
     pub bytes_out: Counter,
     leases: Family<LeaseLabels, Gauge>,
+    /// Metrics of the in-process worker (embedded shape only).
+    pub worker: Option<std::sync::Arc<leasehold_worker::WorkerMetrics>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -50,8 +52,9 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// A fresh registry with every metric registered.
-    pub fn new() -> Self {
+    /// A fresh registry with every metric registered; with `embedded_worker`, the worker's
+    /// metrics (deletion lag, jobs, queue depth) too.
+    pub fn new(embedded_worker: bool) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("leasehold_http_requests", "HTTP requests by method, route and status", requests.clone());
@@ -67,7 +70,9 @@ impl Metrics {
         registry.register("leasehold_bytes_out", "Stored content bytes sent", bytes_out.clone());
         let leases = Family::<LeaseLabels, Gauge>::default();
         registry.register("leasehold_leases", "Leases by variant and stored state", leases.clone());
-        Self { registry, requests, latency, bytes_in, bytes_out, leases }
+        let worker =
+            embedded_worker.then(|| std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry)));
+        Self { registry, requests, latency, bytes_in, bytes_out, leases, worker }
     }
 
     /// Sets the lease gauge for one variant and state.
@@ -82,12 +87,6 @@ impl Metrics {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

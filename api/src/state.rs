@@ -28,8 +28,22 @@ impl AppState {
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let db = leasehold_core::db::connect(&config).await?;
         leasehold_core::db::migrate(&db).await?;
+        leasehold_worker::queue::setup(&db, &config.database_url).await?;
         let blobs = BlobStore::open(&config.blob).await?;
-        Ok(Self { config: Arc::new(config), db, blobs, clock, metrics: Arc::new(Metrics::new()) })
+        let metrics = Arc::new(Metrics::new(config.worker.embedded));
+        Ok(Self { config: Arc::new(config), db, blobs, clock, metrics })
+    }
+
+    /// The worker's context when this instance runs the worker in-process.
+    pub fn embedded_worker(&self) -> Option<leasehold_worker::WorkerContext> {
+        let metrics = self.metrics.worker.clone()?;
+        self.config.worker.embedded.then(|| leasehold_worker::WorkerContext {
+            db: self.db.clone(),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            metrics,
+        })
     }
 
     /// Current time in unix milliseconds.

@@ -51,6 +51,13 @@ pub const KEYS: &[&str] = &[
     "DROP_BURST_PER_MAILBOX",
     "LONG_POLL_MAX_SECONDS",
     "TOMBSTONE_RETENTION_SECONDS",
+    "EMBEDDED_WORKER",
+    "WORKER_LISTEN",
+    "WORKER_CONCURRENCY",
+    "SWEEP_INTERVAL_SECONDS",
+    "SWEEP_GRACE_SECONDS",
+    "REAP_INTERVAL_SECONDS",
+    "ORPHAN_AGE_SECONDS",
 ];
 
 /// A configuration value that cannot be used; names the key.
@@ -183,6 +190,25 @@ impl Default for Limits {
     }
 }
 
+/// Settings of the background worker (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Run the worker inside `leasehold-api` (default: on with SQLite, off with PostgreSQL).
+    pub embedded: bool,
+    /// Address of the standalone worker's `/metrics` and `/healthz`.
+    pub listen: SocketAddr,
+    /// Jobs run at once per worker process.
+    pub concurrency: usize,
+    /// How often the sweep looks for leases whose job was lost.
+    pub sweep_interval: Duration,
+    /// How long past its end a lease is left to its own job before the sweep takes it.
+    pub sweep_grace: Duration,
+    /// How often tombstones and orphan blobs are reaped.
+    pub reap_interval: Duration,
+    /// Age after which a blob with no committed lease is an orphan (a crash mid-upload).
+    pub orphan_age: Duration,
+}
+
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -210,6 +236,8 @@ pub struct Config {
     pub tariff: Tariff,
     /// Limits of SPEC §9.
     pub limits: Limits,
+    /// Background worker.
+    pub worker: WorkerConfig,
 }
 
 impl Config {
@@ -257,6 +285,7 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => return Err(ConfigError::new("LOG_FORMAT", format!("expected json or text, got {other:?}"))),
         };
+        let database_url_for_worker = database_url.clone();
         let tariff = Tariff {
             micros_per_gb_day: src.number("MICROS_PER_GB_DAY", 1_000)?,
             minimum_charge_micros: src.number("MINIMUM_CHARGE_MICROS", 29)?,
@@ -275,6 +304,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(src.number("SHUTDOWN_TIMEOUT_SECONDS", 30)?),
             tariff,
             limits: limits(&src)?,
+            worker: worker_config(&src, is_sqlite_url(&database_url_for_worker))?,
         };
         config.validate()?;
         Ok(config)
@@ -282,7 +312,7 @@ impl Config {
 
     /// True when the metadata database is SQLite (the embedded shape).
     pub fn is_sqlite(&self) -> bool {
-        self.database_url.starts_with("sqlite:")
+        is_sqlite_url(&self.database_url)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -347,6 +377,33 @@ impl Source<'_> {
             Some(other) => Err(ConfigError::new(key, format!("expected true or false, got {other:?}"))),
         }
     }
+}
+
+fn is_sqlite_url(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+fn worker_config(src: &Source<'_>, sqlite: bool) -> Result<WorkerConfig, ConfigError> {
+    let seconds = |key: &str, default: u64| -> Result<Duration, ConfigError> {
+        let n = src.number(key, default)?;
+        if n == 0 {
+            return Err(ConfigError::new(key, "must be at least 1"));
+        }
+        Ok(Duration::from_secs(n))
+    };
+    let concurrency = usize::try_from(src.number("WORKER_CONCURRENCY", 32)?)
+        .ok()
+        .filter(|n| (1..=1024).contains(n))
+        .ok_or_else(|| ConfigError::new("WORKER_CONCURRENCY", "must be between 1 and 1024"))?;
+    Ok(WorkerConfig {
+        embedded: src.flag("EMBEDDED_WORKER", sqlite)?,
+        listen: src.parse("WORKER_LISTEN", "127.0.0.1:9091", "a socket address like 127.0.0.1:9091")?,
+        concurrency,
+        sweep_interval: seconds("SWEEP_INTERVAL_SECONDS", 5)?,
+        sweep_grace: seconds("SWEEP_GRACE_SECONDS", 10)?,
+        reap_interval: seconds("REAP_INTERVAL_SECONDS", 60)?,
+        orphan_age: seconds("ORPHAN_AGE_SECONDS", 3600)?,
+    })
 }
 
 fn blob_config(src: &Source<'_>, data_dir: &Path) -> Result<BlobConfig, ConfigError> {
@@ -452,6 +509,13 @@ mod tests {
         assert!(matches!(c.blob, BlobConfig::Fs { .. }));
         assert_eq!(c.limits, Limits::default());
         assert!(c.admin_token.is_none());
+        assert!(c.worker.embedded, "SQLite runs the worker in-process");
+        let pg = Config::from_sources(&env(&[("LEASEHOLD_DATABASE_URL", "postgres://h/db")]), &BTreeMap::new())
+            .expect("postgres");
+        assert!(!pg.worker.embedded, "PostgreSQL runs separate workers");
+        let err = Config::from_sources(&env(&[("LEASEHOLD_WORKER_CONCURRENCY", "0")]), &BTreeMap::new())
+            .expect_err("zero workers");
+        assert_eq!(err.key, "LEASEHOLD_WORKER_CONCURRENCY");
     }
 
     #[test]

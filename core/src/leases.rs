@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use crate::accounts::{self, AccountError};
+use crate::jobs::{self, EndLease, RunAt};
 
 /// Lease variants.
 pub mod variant {
@@ -148,27 +149,55 @@ pub enum DeleteOutcome {
 }
 
 /// Marks an active lease `deleted` with one conditional `UPDATE`, so a concurrent expiry
-/// or second delete cannot both win.
-pub async fn mark_deleted(db: &impl ConnectionTrait, lease: &lease::Model, now: i64) -> Result<DeleteOutcome, DbErr> {
+/// or second delete cannot both win, and enqueues the job that removes its bytes in the
+/// same transaction.
+pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i64) -> Result<DeleteOutcome, DbErr> {
     if let Err(gone) = check_serving(lease, now) {
         return Ok(DeleteOutcome::Gone(gone));
     }
+    let txn = db.begin().await?;
     let updated = lease::Entity::update_many()
         .col_expr(lease::Column::State, Expr::value(state::DELETED))
         .col_expr(lease::Column::DeletedAt, Expr::value(now))
         .filter(lease::Column::Id.eq(&lease.id))
         .filter(lease::Column::State.eq(state::ACTIVE))
         .filter(lease::Column::ExpiresAt.gt(now))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if updated.rows_affected == 1 {
+        let job = EndLease { lease_id: lease.id.clone() };
+        jobs::enqueue(&txn, &job, RunAt::Now, Some(format!("delete:{}", lease.id)), now).await?;
+        txn.commit().await?;
         return Ok(DeleteOutcome::Deleted);
     }
+    txn.rollback().await?;
     let fresh = lease::Entity::find_by_id(&lease.id).one(db).await?;
     Ok(DeleteOutcome::Gone(match fresh.map(|l| check_serving(&l, now)) {
         Some(Err(gone)) => gone,
         _ => Gone::Deleted,
     }))
+}
+
+/// Turns an active lease whose expiry instant has passed into an `expired` tombstone
+/// (one conditional `UPDATE`); true when this call made the transition.
+pub async fn mark_expired(db: &impl ConnectionTrait, lease_id: &str, now: i64) -> Result<bool, DbErr> {
+    let updated = lease::Entity::update_many()
+        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
+        .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
+        .filter(lease::Column::Id.eq(lease_id))
+        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// The instant a dead lease stopped serving: its expiry, or its deletion.
+pub fn ended_at(lease: &lease::Model) -> i64 {
+    match lease.state.as_str() {
+        state::DELETED => lease.deleted_at.unwrap_or(lease.expires_at),
+        _ => lease.expires_at,
+    }
 }
 
 /// A Storage lease about to be committed; its bytes are already in the blob store.
@@ -229,6 +258,8 @@ pub async fn create_storage(
     }
     .insert(&txn)
     .await?;
+    let end = EndLease { lease_id: lease.id.clone() };
+    jobs::enqueue(&txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
     if let Some((claim, render)) = idempotency {
         crate::idempotency::complete(&txn, claim, 201, &render(&lease, &object)).await?;
     }
@@ -272,6 +303,7 @@ pub fn base_lease(
         max_body_bytes: Set(None),
         max_versions: Set(None),
         current_version: Set(None),
+        purged_at: Set(None),
     }
 }
 
@@ -306,6 +338,7 @@ mod tests {
             max_body_bytes: None,
             max_versions: None,
             current_version: None,
+            purged_at: None,
         };
         m.state = state.into();
         m

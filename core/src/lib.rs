@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod idempotency;
 pub mod ids;
+pub mod jobs;
 pub mod leases;
 pub mod pricing;
 pub mod secret;

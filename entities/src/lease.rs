@@ -58,6 +58,8 @@ pub struct Model {
     pub max_versions: Option<i64>,
     /// Checkpoint: current version.
     pub current_version: Option<i64>,
+    /// When the worker removed this dead lease's bytes and child rows (unix ms).
+    pub purged_at: Option<i64>,
 }
 
 /// Relations of `lease`.

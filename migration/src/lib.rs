@@ -11,6 +11,7 @@ mod m20261122_000003_create_ledger_entry;
 mod m20261122_000004_create_lease;
 mod m20261122_000005_create_storage_object;
 mod m20261122_000006_create_idempotency_key;
+mod m20261122_000007_add_lease_purged_at;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_lease::Migration),
             Box::new(m20261122_000005_create_storage_object::Migration),
             Box::new(m20261122_000006_create_idempotency_key::Migration),
+            Box::new(m20261122_000007_add_lease_purged_at::Migration),
         ]
     }
 }

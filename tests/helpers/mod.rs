@@ -75,6 +75,7 @@ impl TestApp {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        init_logs();
         let mut config = Config::from_sources(&Default::default(), &Default::default()).expect("default config");
         config.listen = addr;
         config.public_url = format!("http://{addr}");
@@ -84,6 +85,7 @@ impl TestApp {
         config.blob = blob.clone();
         config.admin_token = Some(Secret::new(ADMIN_TOKEN));
         config.shutdown_timeout = Duration::from_secs(5);
+        config.worker.embedded = !backend.is_distributed();
         adjust(&mut config);
         let state = AppState::build(config, clock).await.expect("app state");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -175,6 +177,13 @@ impl TestApp {
     }
 }
 
+/// Test logs on stderr when `LEASEHOLD_TEST_LOG` is set (a `tracing` filter, e.g. `info`).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("LEASEHOLD_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
 /// Retries `check` until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where
@@ -191,4 +200,107 @@ where
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A worker running in this process (the distributed shape's `leasehold-worker`, minus
+/// the process boundary).
+pub struct WorkerHandle {
+    stop: tokio_util::sync::CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Its metrics.
+    pub metrics: std::sync::Arc<leasehold_worker::WorkerMetrics>,
+}
+
+impl WorkerHandle {
+    /// Graceful stop: jobs in flight finish.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("worker task").expect("worker");
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestApp {
+    /// Starts a worker on this instance's database and blob store.
+    pub async fn start_worker(&self) -> WorkerHandle {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry));
+        let ctx = leasehold_worker::WorkerContext {
+            db: self.state.db.clone(),
+            blobs: self.state.blobs.clone(),
+            clock: self.state.clock.clone(),
+            config: self.state.config.clone(),
+            metrics: metrics.clone(),
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned()));
+        WorkerHandle { stop, task: Some(task), metrics }
+    }
+
+    /// The worker context of this instance (for calling jobs directly).
+    pub fn worker_context(&self) -> leasehold_worker::WorkerContext {
+        let mut registry = prometheus_client::registry::Registry::default();
+        leasehold_worker::WorkerContext {
+            db: self.state.db.clone(),
+            blobs: self.state.blobs.clone(),
+            clock: self.state.clock.clone(),
+            config: self.state.config.clone(),
+            metrics: std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry)),
+        }
+    }
+
+    /// Environment that configures a `leasehold-worker` process on this instance's
+    /// database and blob store.
+    pub fn worker_env(&self) -> Vec<(String, String)> {
+        let c = &self.state.config;
+        let mut env = vec![
+            ("LEASEHOLD_DATA_DIR".to_owned(), c.data_dir.display().to_string()),
+            ("LEASEHOLD_DATABASE_URL".to_owned(), self.database_url.clone()),
+            ("LEASEHOLD_WORKER_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("LEASEHOLD_WORKER_CONCURRENCY".to_owned(), c.worker.concurrency.to_string()),
+            ("LEASEHOLD_SWEEP_INTERVAL_SECONDS".to_owned(), c.worker.sweep_interval.as_secs().to_string()),
+            ("LEASEHOLD_SWEEP_GRACE_SECONDS".to_owned(), c.worker.sweep_grace.as_secs().to_string()),
+            ("LEASEHOLD_LOG_LEVEL".to_owned(), "warn".to_owned()),
+        ];
+        if let BlobConfig::S3(s3) = &self.blob {
+            env.push(("LEASEHOLD_BLOB_STORE".into(), "s3".into()));
+            env.push(("LEASEHOLD_S3_BUCKET".into(), s3.bucket.clone()));
+            env.push(("LEASEHOLD_S3_ENDPOINT".into(), s3.endpoint.clone().unwrap_or_default()));
+            env.push(("LEASEHOLD_S3_REGION".into(), s3.region.clone()));
+            env.push(("LEASEHOLD_S3_FORCE_PATH_STYLE".into(), "true".into()));
+            env.push(("LEASEHOLD_S3_PREFIX".into(), s3.prefix.clone()));
+            if let Some(creds) = &s3.credentials {
+                env.push(("AWS_ACCESS_KEY_ID".into(), creds.access_key_id.clone()));
+                env.push(("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key.expose().to_owned()));
+            }
+        } else {
+            // The fs blob root is `<data_dir>/blobs`, which the worker derives itself.
+            assert_eq!(self.fs_root(), Some(c.data_dir.join("blobs")));
+        }
+        env
+    }
+
+    /// The fs blob root (`None` on S3).
+    pub fn fs_root(&self) -> Option<std::path::PathBuf> {
+        match &self.blob {
+            BlobConfig::Fs { root } => Some(root.clone()),
+            BlobConfig::S3(_) => None,
+        }
+    }
+}
+
+/// Settings that make leases and the worker fast enough to test in real time: leases of
+/// one second, a sweep every second that leaves leases to their job for one second.
+pub fn fast_expiry(config: &mut Config) {
+    config.limits.min_duration_seconds = 1;
+    config.worker.sweep_interval = Duration::from_secs(1);
+    config.worker.sweep_grace = Duration::from_secs(1);
+    config.worker.concurrency = 8;
 }

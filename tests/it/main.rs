@@ -3,9 +3,11 @@
 mod accounts;
 mod admin;
 mod concurrency;
+mod expiry;
 mod idempotency;
 mod lifecycle;
 mod ops;
 mod pricing;
 mod storage;
 mod storage_bad_input;
+mod worker_process;

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use leasehold_tests::upload::Upload;
-use leasehold_tests::{Backend, TestApp, backend_tests};
+use leasehold_tests::{Backend, TestApp, backend_tests, eventually};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -265,6 +265,7 @@ async fn deleted_lease_answers_410_and_its_bytes_are_gone(backend: Backend) {
     let (_, body) = Upload::new(&key, "d.txt", "delete me").send(&app).await;
     let id = body["lease_id"].as_str().expect("id").to_owned();
     assert_eq!(app.blob_keys().await.len(), 1);
+    let _worker = if backend.is_distributed() { Some(app.start_worker().await) } else { None };
     let res = app.client.delete(app.url(&format!("/api/store/{id}"))).bearer_auth(&key).send().await.expect("delete");
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-lease-id"], id.as_str());
@@ -273,7 +274,8 @@ async fn deleted_lease_answers_410_and_its_bytes_are_gone(backend: Backend) {
         (body["status"].as_str(), body["lease_id"].as_str(), body["state"].as_str()),
         (Some("ok"), Some(&*id), Some("deleted"))
     );
-    assert!(app.blob_keys().await.is_empty());
+    let gone = eventually(Duration::from_secs(10), || async { app.blob_keys().await.is_empty().then_some(()) }).await;
+    assert!(gone.is_some(), "the worker removes a deleted lease's bytes");
     for path in [format!("/api/download/{id}"), format!("/api/leases/{id}")] {
         let res = app.client.get(app.url(&path)).bearer_auth(&key).send().await.expect("get");
         assert_eq!(res.status(), 410);

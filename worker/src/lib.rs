@@ -1,40 +1,151 @@
-//! The Leasehold worker: background jobs (expiry, deletion, webhooks) run here. At this
-//! stage it connects to the database and blob store and waits for shutdown; jobs arrive
-//! with the queue.
+//! The Leasehold worker (SPEC §5): ends leases at their expiry instant, removes every byte
+//! of expired and deleted leases, sweeps up leases whose job was lost, and reaps tombstones
+//! and orphan blobs. Jobs run on apalis: SQLite in embedded mode (inside `leasehold-api`),
+//! PostgreSQL in distributed mode (any number of `leasehold-worker` processes).
+
+pub mod jobs;
+pub mod metrics;
+pub mod queue;
+mod schedule;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use apalis::prelude::*;
+use apalis_cron::CronScheduler;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
 use leasehold_core::blob::BlobStore;
+use leasehold_core::jobs::{EndLease, Job};
 use leasehold_core::{Clock, Config};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
+
+pub use metrics::WorkerMetrics;
+use schedule::Every;
 
 /// What every job needs.
 #[derive(Clone)]
 pub struct WorkerContext {
-    /// Database pool.
+    /// Database pool (also the job queue).
     pub db: DatabaseConnection,
     /// Blob store.
     pub blobs: BlobStore,
     /// Source of "now".
     pub clock: Clock,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Worker metrics.
+    pub metrics: Arc<WorkerMetrics>,
 }
 
 impl WorkerContext {
-    /// Connects to the configured database and blob store.
-    pub async fn connect(config: &Config, clock: Clock) -> anyhow::Result<Self> {
-        let db = leasehold_core::db::connect(config).await?;
+    /// Connects to the configured database (migrating it and the queue) and blob store.
+    pub async fn connect(config: Arc<Config>, clock: Clock, metrics: Arc<WorkerMetrics>) -> anyhow::Result<Self> {
+        let db = leasehold_core::db::connect(&config).await?;
         leasehold_core::db::migrate(&db).await?;
+        queue::setup(&db, &config.database_url).await?;
         let blobs = BlobStore::open(&config.blob).await?;
-        Ok(Self { db, blobs, clock })
+        Ok(Self { db, blobs, clock, config, metrics })
     }
 }
 
-/// Runs until `shutdown` resolves.
-pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Runs every job until `shutdown` resolves; then jobs in flight finish (bounded by the
+/// shutdown timeout) and jobs claimed but not started go back to the queue.
+pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     leasehold_core::db::ping(&ctx.db).await?;
     ctx.blobs.check().await?;
-    tracing::info!(blob_store = ctx.blobs.kind(), "leasehold-worker connected; waiting for jobs");
-    shutdown.await;
+    let instance = ulid::Ulid::generate().to_string().to_lowercase();
+    let concurrency = ctx.config.worker.concurrency;
+    let mut monitor = Monitor::new()
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = %worker.name(), error = %error, "worker stopped; restarting");
+            true
+        })
+        .shutdown_timeout(ctx.config.shutdown_timeout);
+    monitor = match ctx.db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = ctx.db.get_postgres_connection_pool().clone();
+            let (c, name) = (ctx.clone(), instance.clone());
+            monitor.register(move |restarts| {
+                let config = apalis_postgres::Config::default()
+                    .queue(EndLease::QUEUE)
+                    .batch_size(concurrency)
+                    .heartbeat_interval(Duration::from_secs(1))
+                    .missed_heartbeats(10);
+                let storage = PostgresStorage::<EndLease>::new(&pool)
+                    .with_config(config)
+                    .with_pubsub()
+                    .poll_with_interval(Duration::from_millis(500));
+                WorkerBuilder::new(format!("end-lease-{name}-{restarts}"))
+                    .backend(storage)
+                    .data(c.clone())
+                    .concurrency(concurrency)
+                    .build(jobs::end_lease::run)
+            })
+        }
+        _ => {
+            let pool = ctx.db.get_sqlite_connection_pool().clone();
+            let (c, name) = (ctx.clone(), instance.clone());
+            monitor.register(move |restarts| {
+                let config = apalis_sqlite::Config::default()
+                    .queue(EndLease::QUEUE)
+                    .batch_size(concurrency)
+                    .heartbeat_interval(Duration::from_secs(5))
+                    .missed_heartbeats(2);
+                let storage = SqliteStorage::<EndLease>::new(&pool)
+                    .with_config(config)
+                    .poll_with_interval(Duration::from_millis(500));
+                WorkerBuilder::new(format!("end-lease-{name}-{restarts}"))
+                    .backend(storage)
+                    .data(c.clone())
+                    .concurrency(concurrency)
+                    .build(jobs::end_lease::run)
+            })
+        }
+    };
+    let (c, name, every) = (ctx.clone(), instance.clone(), ctx.config.worker.sweep_interval);
+    monitor = monitor.register(move |restarts| {
+        WorkerBuilder::new(format!("sweep-{name}-{restarts}"))
+            .backend(CronScheduler::new(Every(every)))
+            .data(c.clone())
+            .build(jobs::sweep::run)
+    });
+    let (c, name, every) = (ctx.clone(), instance, ctx.config.worker.reap_interval);
+    monitor = monitor.register(move |restarts| {
+        WorkerBuilder::new(format!("reap-{name}-{restarts}"))
+            .backend(CronScheduler::new(Every(every)))
+            .data(c.clone())
+            .build(jobs::reap::run)
+    });
+    tracing::info!(blob_store = ctx.blobs.kind(), concurrency, "leasehold-worker running");
+    monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            tracing::info!("leasehold-worker stopping: finishing jobs in flight");
+            Ok(())
+        })
+        .await?;
     tracing::info!("leasehold-worker stopped");
     Ok(())
+}
+
+/// Serves the standalone worker's `/healthz` and `/metrics` until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    registry: Arc<prometheus_client::registry::Registry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new().route("/healthz", get(|| async { "ok" })).route(
+        "/metrics",
+        get(move || async move {
+            let mut out = String::new();
+            if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+                tracing::error!(error = %e, "metrics encoding failed");
+            }
+            ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out)
+        }),
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

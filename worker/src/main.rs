@@ -20,11 +20,7 @@ async fn main() -> std::process::ExitCode {
     if let Err(e) = init {
         eprintln!("leasehold-worker: logging: {e}");
     }
-    let result = async {
-        let ctx = leasehold_worker::WorkerContext::connect(&config, leasehold_core::Clock::system()).await?;
-        leasehold_worker::run(ctx, shutdown_signal()).await
-    }
-    .await;
+    let result = run(config).await;
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -32,6 +28,25 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn run(config: leasehold_core::Config) -> anyhow::Result<()> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry));
+    let listener = tokio::net::TcpListener::bind(config.worker.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "worker metrics listening");
+    let config = std::sync::Arc::new(config);
+    let ctx = leasehold_worker::WorkerContext::connect(config, leasehold_core::Clock::system(), metrics).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(leasehold_worker::serve_metrics(
+        listener,
+        std::sync::Arc::new(registry),
+        stop.clone().cancelled_owned(),
+    ));
+    let result = leasehold_worker::run(ctx, shutdown_signal()).await;
+    stop.cancel();
+    server.await??;
+    result
 }
 
 async fn shutdown_signal() {

@@ -126,7 +126,7 @@ async fn remove(
     delete_lease(&state, &auth.owner(), &id).await
 }
 
-/// Deletes a lease the caller owns (no refund) and removes its bytes.
+/// Deletes a lease the caller owns (no refund); the worker removes its bytes.
 pub async fn delete_lease(
     state: &AppState,
     owner: &Owner,
@@ -136,10 +136,7 @@ pub async fn delete_lease(
     match leases::mark_deleted(&state.db, &lease, state.now()).await? {
         DeleteOutcome::Gone(gone) => Err(ApiError::gone(gone)),
         DeleteOutcome::Deleted => {
-            let prefix = leasehold_core::blob::lease_prefix(&lease.id);
-            if let Err(e) = state.blobs.delete_prefix(&prefix).await {
-                tracing::error!(lease.id = %lease.id, error = %e, "deleting the bytes of a deleted lease failed");
-            }
+            tracing::info!(lease.id = %lease.id, "lease deleted by its owner");
             Ok((lease_headers(&lease), Json(json!({ "status": "ok", "lease_id": lease.id, "state": "deleted" }))))
         }
     }

@@ -141,6 +141,25 @@ impl FsBackend {
         .map_err(|e| BlobError::Io(io::Error::other(e)))?
     }
 
+    pub(super) async fn reap_incomplete(&self, cutoff_ms: i64) -> Result<u64, BlobError> {
+        let dir = self.root.join(TMP_DIR);
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut stale = Vec::new();
+            walk(&dir, &dir, &mut stale)?;
+            for entry in stale.into_iter().filter(|e| e.modified_ms < cutoff_ms) {
+                match std::fs::remove_file(dir.join(&entry.key)) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(BlobError::Io(e)),
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e)))?
+    }
+
     pub(super) async fn check(&self) -> Result<(), BlobError> {
         let meta = tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
         if meta.is_dir() { Ok(()) } else { Err(BlobError::Io(io::Error::other("blob temp dir is not a directory"))) }

@@ -141,11 +141,36 @@ impl BlobStore {
         }
     }
 
+    /// Deletes every byte of a lease whose object keys are known (from its rows): the fs
+    /// backend removes the lease's directory; S3 deletes the keys in batches without
+    /// listing (listing is the slow part on many S3-compatible stores). Objects under the
+    /// prefix that no row knows (a crash mid-write) are the orphan reaper's job.
+    pub async fn delete_lease(&self, lease_id: &str, keys: &[String]) -> Result<u64, BlobError> {
+        match &self.backend {
+            Backend::Fs(b) => b.delete_prefix(&lease_prefix(lease_id)).await,
+            Backend::S3(b) => {
+                for key in keys {
+                    validate_key(key)?;
+                }
+                b.delete_keys(keys).await
+            }
+        }
+    }
+
     /// Lists every object under `prefix` (empty for all).
     pub async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>, BlobError> {
         match &self.backend {
             Backend::Fs(b) => b.list(prefix).await,
             Backend::S3(b) => b.list(prefix).await,
+        }
+    }
+
+    /// Removes what crashed uploads left behind before `cutoff_ms` (unix ms): temp files
+    /// (fs) or unfinished multipart uploads (S3). Returns how many.
+    pub async fn reap_incomplete(&self, cutoff_ms: i64) -> Result<u64, BlobError> {
+        match &self.backend {
+            Backend::Fs(b) => b.reap_incomplete(cutoff_ms).await,
+            Backend::S3(b) => b.reap_incomplete(cutoff_ms).await,
         }
     }
 

@@ -133,16 +133,23 @@ impl S3Backend {
         let mut deleted = 0u64;
         loop {
             // Always list from the start: the previous page is gone.
-            let page = self.list_page(prefix, None).await?;
-            if page.0.is_empty() {
+            let (page, _) = self.list_page(prefix, None).await?;
+            if page.is_empty() {
                 return Ok(deleted);
             }
-            let ids = page
-                .0
+            let keys: Vec<String> = page.into_iter().map(|e| e.key).collect();
+            deleted += self.delete_keys(&keys).await?;
+        }
+    }
+
+    /// Deletes these keys (relative to the store), up to 1000 per request; keys that do
+    /// not exist count as deleted.
+    pub(super) async fn delete_keys(&self, keys: &[String]) -> Result<u64, BlobError> {
+        for batch in keys.chunks(1000) {
+            let ids = batch
                 .iter()
-                .map(|e| ObjectIdentifier::builder().key(format!("{}{}", self.prefix, e.key)).build().map_err(s3_err))
+                .map(|k| ObjectIdentifier::builder().key(format!("{}{k}", self.prefix)).build().map_err(s3_err))
                 .collect::<Result<Vec<_>, _>>()?;
-            let count = ids.len() as u64;
             let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(s3_err)?;
             let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(s3_err)?;
             if let Some(err) = out.errors().first() {
@@ -152,8 +159,8 @@ impl S3Backend {
                     err.message().unwrap_or_default()
                 )));
             }
-            deleted += count;
         }
+        Ok(keys.len() as u64)
     }
 
     async fn list_page(
@@ -198,6 +205,37 @@ impl S3Backend {
                 None => return Ok(all),
             }
         }
+    }
+
+    pub(super) async fn reap_incomplete(&self, cutoff_ms: i64) -> Result<u64, BlobError> {
+        let listed = self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&self.prefix).send().await;
+        let out = match listed {
+            Ok(out) => out,
+            // Some S3-compatible stores cannot list uploads; there a bucket lifecycle rule
+            // (AbortIncompleteMultipartUpload) is the way to clean them (see docs).
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
+                tracing::debug!("the S3 store cannot list multipart uploads; skipping");
+                return Ok(0);
+            }
+            Err(e) => return Err(s3_err(e)),
+        };
+        let mut aborted = 0;
+        for upload in out.uploads() {
+            let started = upload.initiated().map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX));
+            let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
+            if started < cutoff_ms {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(s3_err)?;
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
     }
 
     pub(super) async fn check(&self) -> Result<(), BlobError> {

@@ -2,6 +2,7 @@
 # Runs the Storage benchmark on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs,
 # started here on a free port with static keys). Figures go to stdout.
 #   bash bench/run.sh [size_mib]
+# Storage (issue 2) and expiry (issue 3) benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -23,3 +24,8 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(grep -
 ./target/release/leasehold-bench storage --backend fs --size-mib "$SIZE_MIB"
 ./target/release/leasehold-bench storage --backend s3 --size-mib "$SIZE_MIB" \
   --database-url "$PG_URL" --s3-endpoint "http://127.0.0.1:$S3_PORT" --s3-bucket bench
+S3="--backend s3 --database-url $PG_URL --s3-endpoint http://127.0.0.1:$S3_PORT --s3-bucket bench"
+./target/release/leasehold-bench expiry --leases 10000 --window-seconds 10
+./target/release/leasehold-bench expiry --leases 100000 --window-seconds 0
+./target/release/leasehold-bench expiry --leases 10000 --window-seconds 10 $S3
+./target/release/leasehold-bench expiry --leases 100000 --window-seconds 0 $S3

@@ -1,6 +1,7 @@
 //! Leasehold benchmarks. Each prints its figure next to the baseline the issue names,
 //! measured in the same run, and the ratio. See `docs/BENCHMARKS.md`.
 
+mod expiry;
 mod server;
 mod storage;
 
@@ -58,11 +59,23 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         rounds: u32,
     },
+    /// Leases expiring in one window, purged by a worker: deletion lag and rate.
+    Expiry {
+        #[command(flatten)]
+        target: Target,
+        /// Number of leases.
+        #[arg(long, default_value_t = 10_000)]
+        leases: usize,
+        /// Width of the window their expiry instants fall in, in seconds (0: all at once).
+        #[arg(long, default_value_t = 10)]
+        window_seconds: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage { target, size_mib, rounds } => storage::run(&target, size_mib, rounds).await,
+        Command::Expiry { target, leases, window_seconds } => expiry::run(&target, leases, window_seconds).await,
     }
 }

@@ -133,7 +133,8 @@ async fn sea_orm_admin(
     })
 }
 
-fn replace_db(url: &str, name: &str) -> String {
+/// Replaces the database name of a PostgreSQL URL.
+pub fn replace_db(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host = base[scheme_end..].find('/').map_or(base, |i| &base[..scheme_end + i]);

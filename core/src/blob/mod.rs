@@ -141,13 +141,31 @@ impl BlobStore {
         }
     }
 
-    /// Deletes every byte of a lease whose object keys are known (from its rows): the fs
-    /// backend removes the lease's directory; S3 deletes the keys in batches without
-    /// listing (listing is the slow part on many S3-compatible stores). Objects under the
-    /// prefix that no row knows (a crash mid-write) are the orphan reaper's job.
-    pub async fn delete_lease(&self, lease_id: &str, keys: &[String]) -> Result<u64, BlobError> {
+    /// Deletes every byte of these leases, whose object keys are known (from their
+    /// rows): the fs backend removes each lease's directory (`concurrency` at a time); S3
+    /// deletes the keys in batches of 1000 without listing (listing is the slow part on
+    /// many S3-compatible stores). Objects under a prefix that no row knows (a crash
+    /// mid-write) are the orphan reaper's job.
+    pub async fn delete_leases(
+        &self,
+        lease_ids: &[&str],
+        keys: &[String],
+        concurrency: usize,
+    ) -> Result<u64, BlobError> {
         match &self.backend {
-            Backend::Fs(b) => b.delete_prefix(&lease_prefix(lease_id)).await,
+            Backend::Fs(b) => {
+                use futures_util::StreamExt;
+                let prefixes: Vec<String> = lease_ids.iter().map(|id| lease_prefix(id)).collect();
+                let results: Vec<Result<u64, BlobError>> = futures_util::stream::iter(prefixes)
+                    .map(|prefix| {
+                        let b = b.clone();
+                        async move { b.delete_prefix(&prefix).await }
+                    })
+                    .buffer_unordered(concurrency.max(1))
+                    .collect()
+                    .await;
+                results.into_iter().sum()
+            }
             Backend::S3(b) => {
                 for key in keys {
                     validate_key(key)?;

@@ -1,19 +1,31 @@
 //! `EndLease`: at its expiry instant a lease becomes an `expired` tombstone; an expired or
-//! deleted lease then loses every byte and its child rows. Idempotent and safe to run
-//! concurrently: the blob delete tolerates what is gone, and only the run that sets
-//! `purged_at` records the deletion.
+//! deleted lease then loses every byte and its child rows.
+//!
+//! Leases tend to expire in crowds, so the job works in batches: the first job to run
+//! expires *every* lease that is due (one conditional `UPDATE … RETURNING`, `SKIP LOCKED`
+//! on PostgreSQL so workers split the crowd), deletes their bytes together, and marks them
+//! purged in one transaction; the jobs of the other leases then find nothing left to do.
+//! Idempotent and safe to run concurrently: only the run whose `UPDATE` sets `purged_at`
+//! records a deletion.
 
 use apalis::prelude::{BoxDynError, Data};
 use leasehold_core::jobs::{self, EndLease, Job, RunAt};
 use leasehold_core::leases::{self, state};
 use leasehold_entities::{lease, storage_object};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter, TransactionTrait};
 
 use super::JobError;
 use crate::WorkerContext;
 
-/// What a run did.
+/// Leases handled per batch.
+pub const BATCH: u64 = 500;
+
+/// One batch run at a time per process; jobs queued behind it usually find their lease
+/// already purged.
+static BATCH_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What a run did to the job's own lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The lease still serves; the job was scheduled again for its expiry instant.
@@ -52,55 +64,98 @@ pub async fn run(job: EndLease, ctx: Data<WorkerContext>) -> Result<(), BoxDynEr
     }
 }
 
-/// Expires the lease if its instant has come, then purges it if it is dead.
+/// Ends this lease (and every other lease that is due): expire if its instant has come,
+/// then purge.
 pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, JobError> {
     let now = ctx.clock.now_ms();
-    let Some(lease) = lease::Entity::find_by_id(lease_id).one(&ctx.db).await? else { return Ok(Ended::Gone) };
-    if lease.state == state::ACTIVE {
-        if now < lease.expires_at {
-            // apalis schedules in whole seconds; never act before the instant itself.
-            let job = EndLease { lease_id: lease_id.to_owned() };
-            jobs::enqueue(&ctx.db, &job, RunAt::NotBefore(lease.expires_at), None, now).await?;
-            return Ok(Ended::NotYet);
-        }
-        leases::mark_expired(&ctx.db, lease_id, now).await?;
-    }
-    purge(ctx, lease_id).await
-}
-
-/// Removes every byte of a dead lease and its child rows, once.
-pub async fn purge(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, JobError> {
     let Some(lease) = lease::Entity::find_by_id(lease_id).one(&ctx.db).await? else { return Ok(Ended::Gone) };
     if lease.purged_at.is_some() {
         return Ok(Ended::AlreadyPurged);
     }
-    if lease.state == state::ACTIVE {
+    if lease.state == state::ACTIVE && now < lease.expires_at {
+        // apalis schedules in whole seconds; never act before the instant itself.
+        let job = EndLease { lease_id: lease_id.to_owned() };
+        jobs::enqueue(&ctx.db, &job, RunAt::NotBefore(lease.expires_at), None, now).await?;
         return Ok(Ended::NotYet);
     }
-    let keys: Vec<String> = storage_object::Entity::find()
-        .filter(storage_object::Column::LeaseId.eq(lease_id))
-        .all(&ctx.db)
-        .await?
-        .into_iter()
-        .map(|o| o.blob_key)
-        .collect();
-    let objects = ctx.blobs.delete_lease(lease_id, &keys).await?;
+    let _batch = BATCH_LOCK.lock().await;
+    let mut mine = false;
+    if lease.state == state::ACTIVE {
+        loop {
+            let expired = expire_due(ctx, ctx.clock.now_ms()).await?;
+            let full = expired.len() as u64 == BATCH;
+            mine |= purge_batch(ctx, expired).await?.iter().any(|id| id == lease_id);
+            if !full {
+                break;
+            }
+        }
+    }
+    let Some(fresh) = lease::Entity::find_by_id(lease_id).one(&ctx.db).await? else { return Ok(Ended::Gone) };
+    if fresh.purged_at.is_none() && fresh.state != state::ACTIVE {
+        mine |= purge_batch(ctx, vec![fresh]).await?.iter().any(|id| id == lease_id);
+    }
+    Ok(if mine { Ended::Purged } else { Ended::AlreadyPurged })
+}
+
+/// Turns up to one batch of active leases past `cutoff` into `expired` tombstones and
+/// returns exactly the ones this call turned.
+pub async fn expire_due(ctx: &WorkerContext, cutoff: i64) -> Result<Vec<lease::Model>, JobError> {
+    let mut due = Query::select();
+    due.column(lease::Column::Id)
+        .from(lease::Entity)
+        .and_where(Expr::col(lease::Column::State).eq(state::ACTIVE))
+        .and_where(Expr::col(lease::Column::ExpiresAt).lte(cutoff))
+        .order_by(lease::Column::ExpiresAt, sea_orm::Order::Asc)
+        .limit(BATCH);
+    if ctx.db.get_database_backend() == DbBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    Ok(lease::Entity::update_many()
+        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
+        .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
+        .filter(lease::Column::Id.in_subquery(due))
+        .filter(lease::Column::State.eq(state::ACTIVE))
+        .exec_with_returning(&ctx.db)
+        .await?)
+}
+
+/// Removes every byte and child row of these dead leases; returns the ids this call
+/// purged (others were purged meanwhile by another run).
+pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result<Vec<String>, JobError> {
+    if dead.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = dead.iter().map(|l| l.id.as_str()).collect();
+    let objects =
+        storage_object::Entity::find().filter(storage_object::Column::LeaseId.is_in(ids.clone())).all(&ctx.db).await?;
+    let keys: Vec<String> = objects.into_iter().map(|o| o.blob_key).collect();
+    ctx.blobs.delete_leases(&ids, &keys, ctx.config.worker.concurrency).await?;
     let now = ctx.clock.now_ms();
     let txn = ctx.db.begin().await?;
     let marked = lease::Entity::update_many()
         .col_expr(lease::Column::PurgedAt, Expr::value(now))
-        .filter(lease::Column::Id.eq(lease_id))
+        .filter(lease::Column::Id.is_in(ids))
         .filter(lease::Column::PurgedAt.is_null())
-        .exec(&txn)
+        .filter(lease::Column::State.ne(state::ACTIVE))
+        .exec_with_returning(&txn)
         .await?;
-    if marked.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(Ended::AlreadyPurged);
+    let purged: Vec<String> = marked.iter().map(|l| l.id.clone()).collect();
+    if !purged.is_empty() {
+        storage_object::Entity::delete_many()
+            .filter(storage_object::Column::LeaseId.is_in(purged.iter().map(String::as_str)))
+            .exec(&txn)
+            .await?;
     }
-    storage_object::Entity::delete_many().filter(storage_object::Column::LeaseId.eq(lease_id)).exec(&txn).await?;
     txn.commit().await?;
-    let lag = (now - leases::ended_at(&lease)) as f64 / 1000.0;
-    ctx.metrics.purged(lag);
-    tracing::info!(lease.id = %lease_id, state = %lease.state, objects, lag_seconds = lag, "lease purged");
-    Ok(Ended::Purged)
+    let mut worst = 0.0f64;
+    for l in &marked {
+        let lag = (now - leases::ended_at(l)) as f64 / 1000.0;
+        worst = worst.max(lag);
+        ctx.metrics.purged(lag);
+        tracing::debug!(lease.id = %l.id, state = %l.state, lag_seconds = lag, "lease purged");
+    }
+    if !marked.is_empty() {
+        tracing::info!(leases = marked.len(), max_lag_seconds = worst, "leases purged");
+    }
+    Ok(purged)
 }

@@ -17,6 +17,7 @@ backend_tests!(
     killing_the_worker_mid_batch_leaks_nothing,
     a_lost_job_is_caught_by_the_sweep,
     orphan_blobs_and_temp_files_are_reaped,
+    a_stopped_worker_leaves_no_job_claimed,
 );
 
 /// Starts an instance with one-second leases; in the distributed shape also a worker.
@@ -236,4 +237,40 @@ async fn orphan_blobs_and_temp_files_are_reaped(backend: Backend) {
         assert!(!path.exists(), "stale temp file removed");
         assert_eq!(reaped.incomplete, 1);
     }
+}
+
+async fn a_stopped_worker_leaves_no_job_claimed(backend: Backend) {
+    let app = TestApp::spawn_with(&backend, |c| {
+        fast_expiry(c);
+        c.worker.embedded = false;
+    })
+    .await;
+    let (_, key) = app.create_account(100_000).await;
+    for i in 0..30 {
+        upload(&app, &key, &format!("s{i}.txt"), 1 + i % 3).await;
+    }
+    let worker = app.start_worker().await;
+    let purged = || async {
+        lease::Entity::find().filter(lease::Column::PurgedAt.is_not_null()).count(&app.state.db).await.expect("count")
+    };
+    assert!(eventually(Duration::from_secs(15), || async { (purged().await > 0).then_some(()) }).await.is_some());
+    tokio::time::timeout(Duration::from_secs(15), worker.stop()).await.expect("graceful stop in time");
+    let table = if backend.is_distributed() { "apalis.jobs" } else { "Jobs" };
+    let claimed = app
+        .state
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.state.db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table} WHERE status IN ('Queued', 'Running')"),
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("n");
+    assert_eq!(claimed, 0, "jobs in flight finished or went back to the queue");
+    let _second = app.start_worker().await;
+    let all = eventually(Duration::from_secs(20), || async { (purged().await == 30).then_some(()) }).await;
+    assert!(all.is_some(), "a new worker finishes the rest");
+    assert!(app.blob_keys().await.is_empty());
 }

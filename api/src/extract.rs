@@ -136,15 +136,18 @@ fn parse_u64(name: &str, text: &str) -> Result<u64, ApiError> {
 /// Reads `X-Duration-Seconds` and checks it against the configured range.
 pub fn duration_seconds(headers: &HeaderMap, state: &AppState) -> Result<u64, ApiError> {
     let duration = required_u64(headers, "X-Duration-Seconds")?;
+    check_duration(state, duration, "X-Duration-Seconds")
+}
+
+/// `400 duration_out_of_range` unless `duration` lies in the configured range; `name` is
+/// how the client sent it (a header or a query parameter).
+pub fn check_duration(state: &AppState, duration: u64, name: &str) -> Result<u64, ApiError> {
     let limits = &state.config.limits;
     if duration < limits.min_duration_seconds || duration > limits.max_duration_seconds {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "duration_out_of_range",
-            format!(
-                "X-Duration-Seconds must be between {} and {}",
-                limits.min_duration_seconds, limits.max_duration_seconds
-            ),
+            format!("{name} must be between {} and {}", limits.min_duration_seconds, limits.max_duration_seconds),
         )
         .with("min", limits.min_duration_seconds)
         .with("max", limits.max_duration_seconds));

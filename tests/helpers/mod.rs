@@ -230,21 +230,15 @@ impl Drop for WorkerHandle {
 impl TestApp {
     /// Starts a worker on this instance's database and blob store.
     pub async fn start_worker(&self) -> WorkerHandle {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry));
-        let ctx = leasehold_worker::WorkerContext {
-            db: self.state.db.clone(),
-            blobs: self.state.blobs.clone(),
-            clock: self.state.clock.clone(),
-            config: self.state.config.clone(),
-            metrics: metrics.clone(),
-        };
+        let ctx = self.worker_context();
+        let metrics = ctx.metrics.clone();
         let stop = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned()));
         WorkerHandle { stop, task: Some(task), metrics }
     }
 
-    /// The worker context of this instance (for calling jobs directly).
+    /// A worker context on this instance's database, blob store and clock, with metrics of
+    /// its own (for a worker, or for calling jobs directly).
     pub fn worker_context(&self) -> leasehold_worker::WorkerContext {
         let mut registry = prometheus_client::registry::Registry::default();
         leasehold_worker::WorkerContext {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::ENDPOINTS;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, check_duration};
 use crate::state::AppState;
 
 /// `/api/pricing`, `/api/quote`.
@@ -71,16 +71,8 @@ fn query_u64(name: &str, value: Option<&str>) -> Result<u64, ApiError> {
 async fn quote(State(state): State<AppState>, ApiQuery(q): ApiQuery<QuoteQuery>) -> Result<Json<Value>, ApiError> {
     let size = query_u64("size_bytes", q.size_bytes.as_deref())?;
     let duration = query_u64("duration_seconds", q.duration_seconds.as_deref())?;
+    check_duration(&state, duration, "duration_seconds")?;
     let l = &state.config.limits;
-    if duration < l.min_duration_seconds || duration > l.max_duration_seconds {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "duration_out_of_range",
-            format!("duration_seconds must be between {} and {}", l.min_duration_seconds, l.max_duration_seconds),
-        )
-        .with("min", l.min_duration_seconds)
-        .with("max", l.max_duration_seconds));
-    }
     let largest = l.max_file_bytes.max(l.max_mailbox_capacity_bytes).max(l.checkpoint_max_body_bytes);
     if size > largest {
         return Err(

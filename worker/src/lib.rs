@@ -111,7 +111,7 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
             .data(c.clone())
             .build(jobs::sweep::run)
     });
-    let (c, name, every) = (ctx.clone(), instance, ctx.config.worker.reap_interval);
+    let (c, name, every) = (ctx.clone(), instance.clone(), ctx.config.worker.reap_interval);
     monitor = monitor.register(move |restarts| {
         WorkerBuilder::new(format!("reap-{name}-{restarts}"))
             .backend(CronScheduler::new(Every(every)))
@@ -126,6 +126,13 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
             Ok(())
         })
         .await?;
+    match queue::release_claimed(&ctx.db, &format!("end-lease-{instance}-")).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "released claimed jobs back to the queue"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release claimed jobs; other workers take them after the dead-worker timeout")
+        }
+    }
     tracing::info!("leasehold-worker stopped");
     Ok(())
 }

@@ -68,3 +68,24 @@ pub async fn prune_finished(db: &DatabaseConnection, before_secs: i64) -> Result
     let result = db.execute_raw(Statement::from_sql_and_values(backend, sql, [before_secs.into()])).await?;
     Ok(result.rows_affected())
 }
+
+/// Puts jobs that workers whose names start with `worker_prefix` still hold (claimed but
+/// unacknowledged at shutdown) back in the queue, so another worker takes them at once
+/// instead of after the dead-worker timeout. Jobs are idempotent, so running one again
+/// whose acknowledgement was lost is harmless.
+pub async fn release_claimed(db: &DatabaseConnection, worker_prefix: &str) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+             WHERE status IN ('Queued', 'Running') AND lock_by LIKE $1"
+        }
+        _ => {
+            "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+              WHERE status IN ('Queued', 'Running') AND lock_by LIKE ?"
+        }
+    };
+    let pattern = format!("{worker_prefix}%");
+    let result = db.execute_raw(Statement::from_sql_and_values(backend, sql, [pattern.into()])).await?;
+    Ok(result.rows_affected())
+}

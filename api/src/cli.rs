@@ -93,7 +93,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, blob_store = state.blobs.kind(), "leasehold-api listening");
     println!("Leasehold listening on http://{}", listener.local_addr()?);
-    crate::serve(listener, state, crate::shutdown_signal()).await?;
+    crate::serve(listener, state, leasehold_core::telemetry::shutdown_signal()).await?;
     tracing::info!("leasehold-api stopped");
     Ok(())
 }

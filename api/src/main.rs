@@ -17,7 +17,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    leasehold_api::telemetry::init(&config);
+    leasehold_core::telemetry::init(&config);
     match leasehold_api::cli::run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

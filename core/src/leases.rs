@@ -178,20 +178,6 @@ pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i6
     }))
 }
 
-/// Turns an active lease whose expiry instant has passed into an `expired` tombstone
-/// (one conditional `UPDATE`); true when this call made the transition.
-pub async fn mark_expired(db: &impl ConnectionTrait, lease_id: &str, now: i64) -> Result<bool, DbErr> {
-    let updated = lease::Entity::update_many()
-        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
-        .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
-        .filter(lease::Column::Id.eq(lease_id))
-        .filter(lease::Column::State.eq(state::ACTIVE))
-        .filter(lease::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?;
-    Ok(updated.rows_affected == 1)
-}
-
 /// The instant a dead lease stopped serving: its expiry, or its deletion.
 pub fn ended_at(lease: &lease::Model) -> i64 {
     match lease.state.as_str() {

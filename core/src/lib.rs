@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod leases;
 pub mod pricing;
 pub mod secret;
+pub mod telemetry;
 pub mod time;
 pub mod tokens;
 

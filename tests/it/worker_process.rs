@@ -17,7 +17,7 @@ async fn run_worker_process() {
     let config = leasehold_core::Config::from_env().expect("worker config");
     let mut config = config;
     config.log_level = "info,sqlx=warn,sea_orm_migration=warn".into();
-    leasehold_api::telemetry::init(&config);
+    leasehold_core::telemetry::init(&config);
     let config = std::sync::Arc::new(config);
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry));

@@ -9,17 +9,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
-    let init = match config.log_format {
-        leasehold_core::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        leasehold_core::config::LogFormat::Text => builder.try_init(),
-    };
-    if let Err(e) = init {
-        eprintln!("leasehold-worker: logging: {e}");
-    }
+    leasehold_core::telemetry::init(&config);
     let result = run(config).await;
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -43,25 +33,8 @@ async fn run(config: leasehold_core::Config) -> anyhow::Result<()> {
         std::sync::Arc::new(registry),
         stop.clone().cancelled_owned(),
     ));
-    let result = leasehold_worker::run(ctx, shutdown_signal()).await;
+    let result = leasehold_worker::run(ctx, leasehold_core::telemetry::shutdown_signal()).await;
     stop.cancel();
     server.await??;
     result
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("leasehold-worker: cannot listen for SIGTERM: {e}");
-            if let Err(e) = tokio::signal::ctrl_c().await {
-                eprintln!("leasehold-worker: cannot listen for Ctrl-C: {e}");
-            }
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        r = tokio::signal::ctrl_c() => if let Err(e) = r { eprintln!("leasehold-worker: Ctrl-C: {e}") },
-    }
 }

@@ -133,6 +133,16 @@ fn parse_u64(name: &str, text: &str) -> Result<u64, ApiError> {
     text.parse().map_err(|_| ApiError::invalid_header(name, "is too large"))
 }
 
+/// Reads `Content-Type` (kept as given: printable ASCII, at most 255 bytes), or `default`.
+pub fn content_type(headers: &HeaderMap, default: &str) -> Result<String, ApiError> {
+    const H: &str = "Content-Type";
+    match header_text(headers, H)? {
+        None | Some("") => Ok(default.to_owned()),
+        Some(ct) if ct.len() <= 255 && ct.bytes().all(|b| (0x20..0x7f).contains(&b)) => Ok(ct.to_owned()),
+        Some(_) => Err(ApiError::invalid_header(H, "must be at most 255 printable ASCII characters")),
+    }
+}
+
 /// Reads `X-Duration-Seconds` and checks it against the configured range.
 pub fn duration_seconds(headers: &HeaderMap, state: &AppState) -> Result<u64, ApiError> {
     let duration = required_u64(headers, "X-Duration-Seconds")?;

@@ -3,6 +3,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use leasehold_core::idempotency::{self, Claim};
+use leasehold_core::secretbox::SecretBox;
 
 use crate::error::ApiError;
 use crate::extract::header_text;
@@ -27,7 +28,7 @@ pub async fn start(state: &AppState, headers: &HeaderMap, scope: &str, parts: &[
     let fingerprint = idempotency::fingerprint(parts);
     match idempotency::claim(&state.db, scope, key, &fingerprint, state.now()).await? {
         Claim::Fresh(id) => Ok(Start::Proceed(Some(id))),
-        Claim::Replay { status, body } => Ok(Start::Respond(replay(status, &body))),
+        Claim::Replay { status, body } => Ok(Start::Respond(replay(status, &open(state, &body)?))),
         Claim::Mismatch => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
@@ -48,6 +49,22 @@ pub async fn release(state: &AppState, claim: Option<&str>) {
         && let Err(e) = idempotency::release(&state.db, id).await
     {
         tracing::warn!(error = %e, "could not release an idempotency claim; it expires in 15 minutes");
+    }
+}
+
+/// Context of sealed idempotent responses (those that carry a secret, such as a drop URL).
+pub const SEALED_CONTEXT: &str = "idempotency-response";
+
+/// Seals a response body that carries a secret before it is stored for replays.
+pub fn seal(state: &AppState, body: &str) -> String {
+    state.secrets.seal(SEALED_CONTEXT, body)
+}
+
+fn open(state: &AppState, body: &str) -> Result<String, ApiError> {
+    if SecretBox::is_sealed(body) {
+        state.secrets.open(SEALED_CONTEXT, body).map_err(|e| ApiError::internal(&e))
+    } else {
+        Ok(body.to_owned())
     }
 }
 

@@ -5,6 +5,7 @@ pub mod api_json;
 pub mod body_end;
 pub mod bootstrap;
 pub mod cli;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -13,6 +14,8 @@ pub mod metrics;
 pub mod range;
 pub mod routes;
 pub mod state;
+pub mod wake;
+pub mod webhook_headers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,7 +79,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_timeout;
-    let stop = tokio_util::sync::CancellationToken::new();
+    let stop = state.shutting_down.clone();
     // Embedded shape: the worker runs in this process and stops with it.
     let worker =
         state.embedded_worker().map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));

@@ -1,4 +1,4 @@
-//! An upload body that is counted, checked against its declared size, and hashed on a
+//! An upload body that is counted, checked against its declared size (or bounds), and hashed on a
 //! separate thread while it streams into the blob store.
 
 use std::io;
@@ -31,7 +31,8 @@ const HASH_QUEUE: usize = 16;
 /// declared, so the store keeps nothing.
 pub struct Metered {
     inner: ByteStream,
-    expected: u64,
+    min: u64,
+    max: u64,
     seen: u64,
     verdict: Arc<Mutex<Verdict>>,
     hash: PollSender<Bytes>,
@@ -45,8 +46,8 @@ pub struct Meter {
     hasher: JoinHandle<String>,
 }
 
-/// Wraps `inner`, expecting exactly `expected` bytes.
-pub fn meter(inner: ByteStream, expected: u64) -> (Metered, Meter) {
+/// Wraps `inner`, expecting between `min` and `max` bytes (both inclusive).
+pub fn meter(inner: ByteStream, min: u64, max: u64) -> (Metered, Meter) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut sha = Sha256::new();
@@ -58,7 +59,8 @@ pub fn meter(inner: ByteStream, expected: u64) -> (Metered, Meter) {
     let verdict = Arc::new(Mutex::new(Verdict::default()));
     let metered = Metered {
         inner,
-        expected,
+        min,
+        max,
         seen: 0,
         verdict: verdict.clone(),
         hash: PollSender::new(tx),
@@ -105,8 +107,8 @@ impl Stream for Metered {
             match ready!(this.inner.poll_next_unpin(cx)) {
                 Some(Ok(chunk)) => {
                     this.seen += chunk.len() as u64;
-                    if this.seen > this.expected {
-                        return this.fail(|v| v.too_long = true, "body longer than X-Size-Bytes");
+                    if this.seen > this.max {
+                        return this.fail(|v| v.too_long = true, "body longer than declared");
                     }
                     this.pending = Some(chunk);
                 }
@@ -116,8 +118,8 @@ impl Stream for Metered {
                     this.hash.close();
                     return Poll::Ready(Some(Err(e)));
                 }
-                None if this.seen < this.expected => {
-                    return this.fail(|v| v.too_short = true, "body shorter than X-Size-Bytes");
+                None if this.seen < this.min => {
+                    return this.fail(|v| v.too_short = true, "body shorter than declared");
                 }
                 None => {
                     this.record(|_| {});
@@ -160,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn exact_bodies_pass_and_are_hashed() {
-        let (s, m) = meter(body(&[b"ab", b"c"]), 3);
+        let (s, m) = meter(body(&[b"ab", b"c"]), 3, 3);
         assert_eq!(drain(s).await, (b"abc".to_vec(), false));
         let (v, sha) = m.finish().await.expect("finish");
         assert_eq!(v, Verdict { bytes: 3, too_long: false, too_short: false });
@@ -169,14 +171,24 @@ mod tests {
 
     #[tokio::test]
     async fn long_bodies_fail_at_the_first_excess_byte() {
-        let (s, m) = meter(body(&[b"ab", b"cd", b"ef"]), 3);
+        let (s, m) = meter(body(&[b"ab", b"cd", b"ef"]), 3, 3);
         assert_eq!(drain(s).await, (b"ab".to_vec(), true));
         assert!(m.finish().await.expect("finish").0.too_long);
     }
 
     #[tokio::test]
+    async fn bounded_bodies_pass_anywhere_in_the_range() {
+        let (s, m) = meter(body(&[b"ab"]), 1, 3);
+        assert_eq!(drain(s).await, (b"ab".to_vec(), false));
+        assert_eq!(m.finish().await.expect("finish").0.bytes, 2);
+        let (s, m) = meter(body(&[]), 1, 3);
+        assert_eq!(drain(s).await, (Vec::new(), true));
+        assert!(m.finish().await.expect("finish").0.too_short);
+    }
+
+    #[tokio::test]
     async fn short_bodies_fail_at_the_end() {
-        let (s, m) = meter(body(&[b"ab"]), 3);
+        let (s, m) = meter(body(&[b"ab"]), 3, 3);
         assert_eq!(drain(s).await, (b"ab".to_vec(), true));
         assert!(m.finish().await.expect("finish").0.too_short);
     }

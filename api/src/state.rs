@@ -3,10 +3,23 @@
 use std::sync::Arc;
 
 use leasehold_core::blob::BlobStore;
+use leasehold_core::ratelimit::{Limiter, Rate};
+use leasehold_core::secretbox::SecretBox;
 use leasehold_core::{Clock, Config};
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::wake::Wake;
+
+/// Drop rate limits of this instance (SPEC §9).
+#[derive(Debug)]
+pub struct DropLimits {
+    /// Per client IP.
+    pub per_ip: Limiter,
+    /// Per Mailbox.
+    pub per_mailbox: Limiter,
+}
 
 /// State of one API instance. It holds nothing another pod needs.
 #[derive(Clone)]
@@ -21,6 +34,14 @@ pub struct AppState {
     pub clock: Clock,
     /// Prometheus metrics of this instance.
     pub metrics: Arc<Metrics>,
+    /// Seals stored secrets.
+    pub secrets: SecretBox,
+    /// Wakes long polls and event streams when drops commit.
+    pub wake: Wake,
+    /// Drop rate limits.
+    pub drop_limits: Arc<DropLimits>,
+    /// Cancelled when the server starts shutting down: long polls and event streams end.
+    pub shutting_down: CancellationToken,
 }
 
 impl AppState {
@@ -31,7 +52,24 @@ impl AppState {
         leasehold_worker::queue::setup(&db, &config.database_url).await?;
         let blobs = BlobStore::open(&config.blob).await?;
         let metrics = Arc::new(Metrics::new(config.worker.embedded));
-        Ok(Self { config: Arc::new(config), db, blobs, clock, metrics })
+        let secrets = SecretBox::from_config(&config)?;
+        let wake = Wake::start(&db, &config.database_url).await?;
+        let l = &config.limits;
+        let drop_limits = Arc::new(DropLimits {
+            per_ip: Limiter::new(Rate { per_second: l.drop_rate_per_ip, burst: l.drop_burst_per_ip }),
+            per_mailbox: Limiter::new(Rate { per_second: l.drop_rate_per_mailbox, burst: l.drop_burst_per_mailbox }),
+        });
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            blobs,
+            clock,
+            metrics,
+            secrets,
+            wake,
+            drop_limits,
+            shutting_down: CancellationToken::new(),
+        })
     }
 
     /// The worker's context when this instance runs the worker in-process.

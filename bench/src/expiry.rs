@@ -142,6 +142,7 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
 async fn config(target: &Target, dir: &std::path::Path) -> anyhow::Result<Config> {
     let mut env = std::collections::BTreeMap::new();
     env.insert("LEASEHOLD_DATA_DIR".to_owned(), dir.display().to_string());
+    env.insert("LEASEHOLD_SECRET_KEY".to_owned(), crate::server::SECRET_KEY.to_owned());
     if let Some(url) = &target.database_url {
         let name = format!("lh_bench_expiry_{}", std::process::id());
         let admin = leasehold_core::db::connect_url(url, 1).await?;

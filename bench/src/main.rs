@@ -2,6 +2,7 @@
 //! measured in the same run, and the ratio. See `docs/BENCHMARKS.md`.
 
 mod expiry;
+mod mailbox;
 mod server;
 mod storage;
 
@@ -70,6 +71,24 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         window_seconds: u64,
     },
+    /// 1 KiB JSON drops at a concurrency vs. raw blob-store PUTs of the same size; drop →
+    /// long-poll wake-up latency.
+    Mailbox {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Message size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Rounds of API and raw phases, alternating; the best of each is reported.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+    },
 }
 
 #[tokio::main]
@@ -77,5 +96,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage { target, size_mib, rounds } => storage::run(&target, size_mib, rounds).await,
         Command::Expiry { target, leases, window_seconds } => expiry::run(&target, leases, window_seconds).await,
+        Command::Mailbox { target, concurrency, seconds, size, rounds } => {
+            mailbox::run(&target, concurrency, seconds, size, rounds).await
+        }
     }
 }

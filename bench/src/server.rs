@@ -12,6 +12,9 @@ use crate::{BlobBackend, Target};
 /// Admin token of benchmark servers.
 pub const ADMIN: &str = "bench-admin";
 
+/// `LEASEHOLD_SECRET_KEY` of benchmark servers.
+pub const SECRET_KEY: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+
 /// A running API process on its own data dir, database and blob prefix.
 pub struct Server {
     child: Child,
@@ -29,6 +32,11 @@ fn free_port() -> anyhow::Result<u16> {
 impl Server {
     /// Starts the binary and waits until `/readyz` answers.
     pub async fn start(target: &Target) -> anyhow::Result<Self> {
+        Self::start_with(target, &[]).await
+    }
+
+    /// Starts the binary with extra `LEASEHOLD_*` settings.
+    pub async fn start_with(target: &Target, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let mut cmd = Command::new(&target.api_bin);
@@ -37,6 +45,7 @@ impl Server {
             .env("LEASEHOLD_LISTEN", format!("127.0.0.1:{port}"))
             .env("LEASEHOLD_DATA_DIR", dir.path())
             .env("LEASEHOLD_ADMIN_TOKEN", ADMIN)
+            .env("LEASEHOLD_SECRET_KEY", SECRET_KEY)
             .env("LEASEHOLD_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -75,6 +84,9 @@ impl Server {
                 })
             }
         };
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().with_context(|| format!("starting {}", target.api_bin))?;
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();

@@ -58,6 +58,8 @@ pub const KEYS: &[&str] = &[
     "SWEEP_GRACE_SECONDS",
     "REAP_INTERVAL_SECONDS",
     "ORPHAN_AGE_SECONDS",
+    "TRUSTED_PROXIES",
+    "SECRET_KEY",
 ];
 
 /// A configuration value that cannot be used; names the key.
@@ -238,6 +240,12 @@ pub struct Config {
     pub limits: Limits,
     /// Background worker.
     pub worker: WorkerConfig,
+    /// Peers whose `X-Forwarded-For` is believed when finding a drop's client IP (load
+    /// balancers); empty: the socket peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// 32-byte key (64 hex characters) that encrypts stored secrets; `None` on SQLite
+    /// means a generated key file in the data dir.
+    pub secret_key: Option<Secret>,
 }
 
 impl Config {
@@ -305,6 +313,8 @@ impl Config {
             tariff,
             limits: limits(&src)?,
             worker: worker_config(&src, is_sqlite_url(&database_url_for_worker))?,
+            trusted_proxies: trusted_proxies(&src)?,
+            secret_key: secret_key(&src)?,
         };
         config.validate()?;
         Ok(config)
@@ -334,6 +344,15 @@ impl Config {
                 "CHECKPOINT_DEFAULT_VERSIONS",
                 "must be between 1 and LEASEHOLD_CHECKPOINT_MAX_VERSIONS",
             ));
+        }
+        if self.secret_key.is_none() && !self.is_sqlite() {
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                "required with PostgreSQL (every pod and worker must share it); generate one with `openssl rand -hex 32`",
+            ));
+        }
+        if l.long_poll_max_seconds == 0 {
+            return Err(ConfigError::new("LONG_POLL_MAX_SECONDS", "must be at least 1"));
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
@@ -404,6 +423,28 @@ fn worker_config(src: &Source<'_>, sqlite: bool) -> Result<WorkerConfig, ConfigE
         reap_interval: seconds("REAP_INTERVAL_SECONDS", 60)?,
         orphan_age: seconds("ORPHAN_AGE_SECONDS", 3600)?,
     })
+}
+
+/// `LEASEHOLD_TRUSTED_PROXIES`: comma-separated addresses or CIDRs.
+fn trusted_proxies(src: &Source<'_>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let raw = src.get("TRUSTED_PROXIES").unwrap_or_default();
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::new("TRUSTED_PROXIES", format!("expected addresses or CIDRs, got {p:?}")))
+        })
+        .collect()
+}
+
+fn secret_key(src: &Source<'_>) -> Result<Option<Secret>, ConfigError> {
+    match src.get("SECRET_KEY").filter(|k| !k.is_empty()) {
+        None => Ok(None),
+        Some(k) if k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Some(Secret::new(k))),
+        Some(_) => Err(ConfigError::new("SECRET_KEY", "expected 64 hex characters (32 random bytes)")),
+    }
 }
 
 fn blob_config(src: &Source<'_>, data_dir: &Path) -> Result<BlobConfig, ConfigError> {
@@ -510,8 +551,11 @@ mod tests {
         assert_eq!(c.limits, Limits::default());
         assert!(c.admin_token.is_none());
         assert!(c.worker.embedded, "SQLite runs the worker in-process");
-        let pg = Config::from_sources(&env(&[("LEASEHOLD_DATABASE_URL", "postgres://h/db")]), &BTreeMap::new())
-            .expect("postgres");
+        let pg = Config::from_sources(
+            &env(&[("LEASEHOLD_DATABASE_URL", "postgres://h/db"), ("LEASEHOLD_SECRET_KEY", &"ab".repeat(32))]),
+            &BTreeMap::new(),
+        )
+        .expect("postgres");
         assert!(!pg.worker.embedded, "PostgreSQL runs separate workers");
         let err = Config::from_sources(&env(&[("LEASEHOLD_WORKER_CONCURRENCY", "0")]), &BTreeMap::new())
             .expect_err("zero workers");
@@ -567,6 +611,24 @@ mod tests {
         )
         .expect_err("must fail");
         assert_eq!(err.key, "LEASEHOLD_MAX_DURATION_SECONDS");
+    }
+
+    #[test]
+    fn trusted_proxies_and_secret_keys_are_validated() {
+        let c =
+            Config::from_sources(&env(&[("LEASEHOLD_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")]), &BTreeMap::new())
+                .expect("valid");
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().expect("ip")));
+        let err = Config::from_sources(&env(&[("LEASEHOLD_TRUSTED_PROXIES", "lb.local")]), &BTreeMap::new())
+            .expect_err("hostnames are not addresses");
+        assert_eq!(err.key, "LEASEHOLD_TRUSTED_PROXIES");
+        let err =
+            Config::from_sources(&env(&[("LEASEHOLD_SECRET_KEY", "short")]), &BTreeMap::new()).expect_err("short");
+        assert_eq!(err.key, "LEASEHOLD_SECRET_KEY");
+        let err = Config::from_sources(&env(&[("LEASEHOLD_DATABASE_URL", "postgres://h/db")]), &BTreeMap::new())
+            .expect_err("distributed needs a shared key");
+        assert_eq!(err.key, "LEASEHOLD_SECRET_KEY");
     }
 
     #[test]

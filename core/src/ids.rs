@@ -7,6 +7,11 @@ pub fn lease_id() -> String {
     format!("lse_{}", Ulid::generate())
 }
 
+/// A new message id, `msg_<ULID>`.
+pub fn message_id() -> String {
+    format!("msg_{}", Ulid::generate())
+}
+
 /// A new account id, `acct_<ULID>`.
 pub fn account_id() -> String {
     format!("acct_{}", Ulid::generate())

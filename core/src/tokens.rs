@@ -21,6 +21,21 @@ pub fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", random_hex32())
 }
 
+/// Prefix of Mailbox drop tokens.
+pub const DROP_TOKEN_PREFIX: &str = "drp_";
+
+/// A new drop token, `drp_<64 hex>`.
+pub fn new_drop_token() -> String {
+    format!("{DROP_TOKEN_PREFIX}{}", random_hex32())
+}
+
+/// True when `token` has the shape of a drop token (anything else cannot match one).
+pub fn is_drop_token(token: &str) -> bool {
+    token
+        .strip_prefix(DROP_TOKEN_PREFIX)
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+}
+
 /// The display prefix of an API key (its first 12 characters).
 pub fn display_prefix(key: &str) -> &str {
     key.get(..API_KEY_DISPLAY_LEN).unwrap_or(key)
@@ -49,6 +64,15 @@ mod tests {
         assert!(key[8..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(display_prefix(&key).len(), 12);
         assert_ne!(key, new_api_key());
+    }
+
+    #[test]
+    fn drop_tokens_have_the_documented_shape() {
+        let t = new_drop_token();
+        assert!(is_drop_token(&t), "{t}");
+        assert!(!is_drop_token(&t.to_uppercase()));
+        assert!(!is_drop_token("drp_abc"));
+        assert!(!is_drop_token(&t[4..]));
     }
 
     #[test]

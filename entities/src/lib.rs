@@ -6,4 +6,5 @@ pub mod api_key;
 pub mod idempotency_key;
 pub mod lease;
 pub mod ledger_entry;
+pub mod mailbox_message;
 pub mod storage_object;

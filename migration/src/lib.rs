@@ -12,6 +12,7 @@ mod m20261122_000004_create_lease;
 mod m20261122_000005_create_storage_object;
 mod m20261122_000006_create_idempotency_key;
 mod m20261122_000007_add_lease_purged_at;
+mod m20261125_000008_create_mailbox_message;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_create_storage_object::Migration),
             Box::new(m20261122_000006_create_idempotency_key::Migration),
             Box::new(m20261122_000007_add_lease_purged_at::Migration),
+            Box::new(m20261125_000008_create_mailbox_message::Migration),
         ]
     }
 }

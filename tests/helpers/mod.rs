@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database) and its own blob directory or S3 key prefix.
 
 pub mod backend;
+pub mod mailbox;
 pub mod upload;
 
 use std::future::Future;
@@ -20,6 +21,9 @@ pub use backend::Backend;
 
 /// Token of the operator API in tests.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// `LEASEHOLD_SECRET_KEY` of every test instance and worker.
+pub const SECRET_KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
 /// One running API instance.
 pub struct TestApp {
@@ -51,16 +55,22 @@ impl TestApp {
         Self::start(backend.clone(), dir, database_url, blob, Clock::system(), adjust).await
     }
 
-    /// Starts another instance on the same database and blob store, sharing the clock: two
-    /// pods behind one load balancer.
+    /// Starts another instance on the same database and blob store, sharing the clock and
+    /// the first instance's settings: two pods behind one load balancer.
     pub async fn second_instance(&self) -> Self {
+        let first = self.state.config.clone();
         Self::start(
             self.backend.clone(),
             self._dir.clone(),
             self.database_url.clone(),
             self.blob.clone(),
             self.state.clock.clone(),
-            |_| {},
+            move |c| {
+                c.limits = first.limits.clone();
+                c.tariff = first.tariff;
+                c.worker = first.worker.clone();
+                c.trusted_proxies = first.trusted_proxies.clone();
+            },
         )
         .await
     }
@@ -84,6 +94,7 @@ impl TestApp {
         config.database_max_connections = 8;
         config.blob = blob.clone();
         config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+        config.secret_key = Some(Secret::new(SECRET_KEY));
         config.shutdown_timeout = Duration::from_secs(5);
         config.worker.embedded = !backend.is_distributed();
         adjust(&mut config);
@@ -262,6 +273,7 @@ impl TestApp {
             ("LEASEHOLD_SWEEP_INTERVAL_SECONDS".to_owned(), c.worker.sweep_interval.as_secs().to_string()),
             ("LEASEHOLD_SWEEP_GRACE_SECONDS".to_owned(), c.worker.sweep_grace.as_secs().to_string()),
             ("LEASEHOLD_LOG_LEVEL".to_owned(), "warn".to_owned()),
+            ("LEASEHOLD_SECRET_KEY".to_owned(), SECRET_KEY.to_owned()),
         ];
         if let BlobConfig::S3(s3) = &self.blob {
             env.push(("LEASEHOLD_BLOB_STORE".into(), "s3".into()));
@@ -297,4 +309,10 @@ pub fn fast_expiry(config: &mut Config) {
     config.worker.sweep_interval = Duration::from_secs(1);
     config.worker.sweep_grace = Duration::from_secs(1);
     config.worker.concurrency = 8;
+}
+
+/// Lifts the drop rate limits (tests that drop hundreds of messages from one address).
+pub fn no_drop_limits(config: &mut Config) {
+    config.limits.drop_rate_per_ip = 0;
+    config.limits.drop_rate_per_mailbox = 0;
 }

@@ -48,6 +48,15 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         "cost_micros": lease.cost_micros.to_string(),
         "deleted_at": lease.deleted_at.map(rfc3339),
     });
+    if lease.variant == leases::variant::MAILBOX {
+        v["capacity_bytes"] = lease.capacity_bytes.into();
+        v["max_message_bytes"] = lease.max_message_bytes.into();
+        v["max_messages"] = lease.max_messages.into();
+        v["used_bytes"] = lease.used_bytes.into();
+        v["message_count"] = lease.message_count.into();
+        v["poll_url"] = state.url(&format!("/api/mailbox/{}/messages", lease.id)).into();
+        v["webhook_url"] = lease.webhook_url.clone().into();
+    }
     if let Some(o) = object {
         v["file_name"] = o.file_name.clone().into();
         v["content_type"] = o.content_type.clone().into();

@@ -2,7 +2,10 @@
 
 pub mod account;
 pub mod admin;
+pub mod drop;
 pub mod leases;
+pub mod mailbox;
+pub mod mailbox_events;
 pub mod ops;
 pub mod pricing;
 pub mod store;
@@ -21,7 +24,7 @@ pub struct Endpoint {
     pub path: &'static str,
     /// Whether the route charges.
     pub priced: bool,
-    /// `none`, `owner` (API key) or `admin`.
+    /// `none`, `owner` (API key), `drop_token` (the token in the path) or `admin`.
     pub auth: &'static str,
 }
 
@@ -40,6 +43,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("GET", "/api/download/{lease_id}", false, "owner"),
     ep("HEAD", "/api/download/{lease_id}", false, "owner"),
     ep("DELETE", "/api/store/{lease_id}", false, "owner"),
+    ep("POST", "/api/mailbox", true, "owner"),
+    ep("POST", "/api/mailbox/{drop_token}/drop", false, "drop_token"),
+    ep("GET", "/api/mailbox/{lease_id}/messages", false, "owner"),
+    ep("GET", "/api/mailbox/{lease_id}/messages/{message_id}", false, "owner"),
+    ep("DELETE", "/api/mailbox/{lease_id}/messages/{message_id}", false, "owner"),
+    ep("GET", "/api/mailbox/{lease_id}/events", false, "owner"),
+    ep("DELETE", "/api/mailbox/{lease_id}", false, "owner"),
     ep("GET", "/api/leases", false, "owner"),
     ep("GET", "/api/leases/{lease_id}", false, "owner"),
     ep("DELETE", "/api/leases/{lease_id}", false, "owner"),
@@ -61,6 +71,7 @@ pub fn all() -> Router<AppState> {
         .merge(account::router())
         .merge(admin::router())
         .merge(store::router())
+        .merge(mailbox::router())
         .merge(leases::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

@@ -21,7 +21,9 @@ use serde_json::json;
 
 use super::leases::{delete_lease, lease_headers, serving_lease};
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, LeaseIdPath, duration_seconds, header_text, optional_u64, required_u64};
+use crate::extract::{
+    AccountAuth, LeaseIdPath, content_type, duration_seconds, header_text, optional_u64, required_u64,
+};
 use crate::idempotency::{self, Start};
 use crate::metered;
 use crate::range::{RangeRequest, parse_range};
@@ -53,15 +55,6 @@ pub fn file_name(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn content_type(headers: &HeaderMap) -> Result<String, ApiError> {
-    const H: &str = "Content-Type";
-    match header_text(headers, H)? {
-        None | Some("") => Ok("application/octet-stream".to_owned()),
-        Some(ct) if ct.len() <= 255 && ct.bytes().all(|b| (0x20..0x7f).contains(&b)) => Ok(ct.to_owned()),
-        Some(_) => Err(ApiError::invalid_header(H, "must be at most 255 printable ASCII characters")),
-    }
-}
-
 struct Upload {
     file_name: String,
     content_type: String,
@@ -77,7 +70,7 @@ fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiE
         return Err(ApiError::invalid_header("X-Size-Bytes", "must be at least 1 (empty files are not stored)"));
     }
     let duration = duration_seconds(headers, state)?;
-    let content_type = content_type(headers)?;
+    let content_type = content_type(headers, "application/octet-stream")?;
     let max = state.config.limits.max_file_bytes;
     if size > max {
         return Err(ApiError::payload_too_large(format!("files may be at most {max} bytes")).with("max_bytes", max));
@@ -158,7 +151,7 @@ async fn store_and_commit(
 ) -> Result<Response, ApiError> {
     let lease_id = leasehold_core::ids::lease_id();
     let key = blob::lease_key(&lease_id, "object");
-    let (metered, meter) = metered::meter(body, upload.size);
+    let (metered, meter) = metered::meter(body, upload.size, upload.size);
     let stored = state.blobs.put_stream(&key, Box::pin(metered)).await;
     let (verdict, sha256) = meter.finish().await.map_err(|e| ApiError::internal(&e))?;
     match stored {

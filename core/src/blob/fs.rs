@@ -127,6 +127,14 @@ impl FsBackend {
         }
     }
 
+    pub(super) async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(super) async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>, BlobError> {
         let root = self.root.clone();
         let prefix = prefix.to_owned();

@@ -129,6 +129,15 @@ impl BlobStore {
         }
     }
 
+    /// Deletes one object; deleting what is already gone is success.
+    pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        validate_key(key)?;
+        match &self.backend {
+            Backend::Fs(b) => b.delete(key).await,
+            Backend::S3(b) => b.delete(key).await,
+        }
+    }
+
     /// Deletes every object whose key starts with `prefix` (which must end in `/`);
     /// returns how many were deleted. Deleting what is already gone is success.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {

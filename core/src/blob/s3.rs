@@ -142,6 +142,17 @@ impl S3Backend {
         }
     }
 
+    pub(super) async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{key}", self.prefix))
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
+    }
+
     /// Deletes these keys (relative to the store), up to 1000 per request; keys that do
     /// not exist count as deleted.
     pub(super) async fn delete_keys(&self, keys: &[String]) -> Result<u64, BlobError> {

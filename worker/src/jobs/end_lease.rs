@@ -11,6 +11,7 @@
 use apalis::prelude::{BoxDynError, Data};
 use leasehold_core::jobs::{self, EndLease, Job, RunAt};
 use leasehold_core::leases::{self, state};
+use leasehold_core::mailbox;
 use leasehold_entities::{lease, storage_object};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter, TransactionTrait};
@@ -128,7 +129,8 @@ pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result
     let ids: Vec<&str> = dead.iter().map(|l| l.id.as_str()).collect();
     let objects =
         storage_object::Entity::find().filter(storage_object::Column::LeaseId.is_in(ids.clone())).all(&ctx.db).await?;
-    let keys: Vec<String> = objects.into_iter().map(|o| o.blob_key).collect();
+    let mut keys: Vec<String> = objects.into_iter().map(|o| o.blob_key).collect();
+    keys.extend(mailbox::message_keys(&ctx.db, &ids).await?);
     ctx.blobs.delete_leases(&ids, &keys, ctx.config.worker.concurrency).await?;
     let now = ctx.clock.now_ms();
     let txn = ctx.db.begin().await?;
@@ -141,10 +143,12 @@ pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result
         .await?;
     let purged: Vec<String> = marked.iter().map(|l| l.id.clone()).collect();
     if !purged.is_empty() {
+        let purged_ids: Vec<&str> = purged.iter().map(String::as_str).collect();
         storage_object::Entity::delete_many()
-            .filter(storage_object::Column::LeaseId.is_in(purged.iter().map(String::as_str)))
+            .filter(storage_object::Column::LeaseId.is_in(purged_ids.iter().copied()))
             .exec(&txn)
             .await?;
+        mailbox::delete_messages_of(&txn, &purged_ids).await?;
     }
     txn.commit().await?;
     let mut worst = 0.0f64;

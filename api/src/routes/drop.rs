@@ -1,0 +1,185 @@
+//! `POST /api/mailbox/{drop_token}/drop` (SPEC §6.2): no auth, any content type, rate
+//! limited per client IP and per mailbox; room and `seq` are taken atomically in SQL when
+//! the drop commits, after its bytes are stored.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use leasehold_core::blob::{BlobError, ByteStream};
+use leasehold_core::ids;
+use leasehold_core::leases;
+use leasehold_core::mailbox::{self, Dropped, NewMessage};
+use leasehold_core::time::rfc3339;
+use leasehold_entities::{lease, mailbox_message};
+use serde_json::{Value, json};
+
+use super::leases::lease_headers;
+use crate::client_ip::client_ip;
+use crate::error::ApiError;
+use crate::extract::{content_type, optional_u64};
+use crate::idempotency::{self, Start};
+use crate::metered;
+use crate::state::AppState;
+
+/// Mailboxes whose messages may be this large are read into memory (one allocation per
+/// drop, bounded by the cap); larger caps stream into the blob store.
+const BUFFERED_MAX: i64 = 1024 * 1024;
+
+fn rate_limited(retry_ms: u64, what: &str) -> ApiError {
+    let seconds = retry_ms.div_ceil(1000).max(1);
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many drops {what}; retry later"))
+        .with("retry_after_seconds", seconds)
+        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+}
+
+fn empty_message() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "empty_message", "a message must have at least one byte")
+}
+
+fn message_too_large(max: i64) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", format!("messages may be at most {max} bytes"))
+        .with("max_message_bytes", max)
+}
+
+fn mailbox_full(lease: &lease::Model) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "mailbox_full", "the mailbox has no room for this message")
+        .with("capacity_bytes", lease.capacity_bytes)
+        .with("max_messages", lease.max_messages)
+}
+
+/// The handler.
+pub async fn drop_message(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let ip = client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
+    state.drop_limits.per_ip.take(&ip.to_string(), now).map_err(|ms| rate_limited(ms, "from this address"))?;
+    let lease = mailbox::find_by_drop_token(&state.db, &token).await?.ok_or_else(ApiError::not_found)?;
+    leases::check_serving(&lease, now).map_err(ApiError::gone)?;
+    state.drop_limits.per_mailbox.take(&lease.id, now).map_err(|ms| rate_limited(ms, "into this mailbox"))?;
+    let content_type = content_type(&headers, "application/octet-stream")?;
+    let max = lease.max_message_bytes.unwrap_or(0);
+    let declared = optional_u64(&headers, "Content-Length")?;
+    let (used, capacity) = (lease.used_bytes, lease.capacity_bytes.unwrap_or(0));
+    match declared.map(|n| i64::try_from(n).unwrap_or(i64::MAX)) {
+        Some(0) => return Err(empty_message()),
+        Some(n) if n > max => return Err(message_too_large(max)),
+        // A quick look before storing anything; the commit decides for real.
+        Some(n) if used.saturating_add(n) > capacity => return Err(mailbox_full(&lease)),
+        _ if lease.message_count >= lease.max_messages.unwrap_or(0) || used >= capacity => {
+            return Err(mailbox_full(&lease));
+        }
+        _ => {}
+    }
+    let scope = format!("mailbox:{}|drop", lease.id);
+    let length = declared.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let claim = match idempotency::start(&state, &headers, &scope, &[&content_type, &length]).await? {
+        Start::Respond(replay) => return Ok(replay),
+        Start::Proceed(claim) => claim,
+    };
+    // Store and commit in a task of their own: a client that goes away mid-commit cannot
+    // leave bytes without a row behind.
+    tokio::spawn(async move {
+        let result = store_and_commit(&state, &lease, content_type, body, claim.as_deref()).await;
+        if result.is_err() {
+            idempotency::release(&state, claim.as_deref()).await;
+        }
+        result
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+}
+
+fn created_json(m: &mailbox_message::Model) -> Value {
+    json!({
+        "status": "ok",
+        "message_id": m.id,
+        "seq": m.seq,
+        "size_bytes": m.size_bytes,
+        "content_type": m.content_type,
+        "sha256": m.sha256,
+        "received_at": rfc3339(m.received_at),
+    })
+}
+
+async fn store_and_commit(
+    state: &AppState,
+    lease: &lease::Model,
+    content_type: String,
+    body: Body,
+    claim: Option<&str>,
+) -> Result<Response, ApiError> {
+    let id = ids::message_id();
+    let key = mailbox::message_key(&lease.id, &id);
+    let max = lease.max_message_bytes.unwrap_or(0);
+    let (size, sha256) = if max <= BUFFERED_MAX {
+        let bytes = read_bounded(body, max).await?;
+        let sha = leasehold_core::tokens::sha256_hex(&bytes);
+        let size = bytes.len();
+        state.blobs.put_bytes(&key, bytes).await?;
+        (size as u64, sha)
+    } else {
+        store_streamed(state, &key, body, max).await?
+    };
+    state.metrics.bytes_in.inc_by(size);
+    let message = NewMessage { id, content_type, size_bytes: i64::try_from(size).unwrap_or(i64::MAX), sha256 };
+    let render = |m: &mailbox_message::Model| created_json(m).to_string();
+    let idem = claim.map(|c| (c, &render as &mailbox::RenderMessage<'_>));
+    let outcome = mailbox::commit_drop(&state.db, &lease.id, message, idem, state.now()).await;
+    let error = match outcome {
+        Ok(Dropped::Stored(row)) => {
+            state.wake.notify(&lease.id);
+            return Ok((StatusCode::CREATED, lease_headers(lease), Json(created_json(&row))).into_response());
+        }
+        Ok(Dropped::Full) => mailbox_full(lease),
+        Ok(Dropped::Gone(gone)) => ApiError::gone(gone),
+        Err(e) => e.into(),
+    };
+    if let Err(e) = state.blobs.delete(&key).await {
+        tracing::error!(lease.id = %lease.id, error = %e, "could not remove the bytes of a refused drop");
+    }
+    Err(error)
+}
+
+/// Reads a body of 1..=`max` bytes into memory.
+async fn read_bounded(body: Body, max: i64) -> Result<Bytes, ApiError> {
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("the message body was interrupted"))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(message_too_large(max));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.is_empty() {
+        return Err(empty_message());
+    }
+    Ok(buf.freeze())
+}
+
+/// Streams a body of 1..=`max` bytes into the blob store, hashing it on the way.
+async fn store_streamed(state: &AppState, key: &str, body: Body, max: i64) -> Result<(u64, String), ApiError> {
+    let stream: ByteStream = Box::pin(body.into_data_stream().map(|r| r.map_err(std::io::Error::other)));
+    let (metered, meter) = metered::meter(stream, 1, u64::try_from(max).unwrap_or(0));
+    let stored = state.blobs.put_stream(key, Box::pin(metered)).await;
+    let (verdict, sha) = meter.finish().await.map_err(|e| ApiError::internal(&e))?;
+    match stored {
+        Ok(size) => Ok((size, sha)),
+        Err(BlobError::Source(_)) if verdict.too_long => Err(message_too_large(max)),
+        Err(BlobError::Source(_)) if verdict.too_short => Err(empty_message()),
+        Err(BlobError::Source(_)) => Err(ApiError::bad_request("the message body was interrupted")),
+        Err(e) => Err(e.into()),
+    }
+}

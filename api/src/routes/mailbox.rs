@@ -1,0 +1,305 @@
+//! Mailbox leases (SPEC §6.2), owner side: create, read messages (cursor pages and long
+//! poll), fetch and delete one message, delete the mailbox. Drops are in `drop.rs`, the
+//! event stream in `mailbox_events.rs`.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use leasehold_core::accounts::AccountError;
+use leasehold_core::blob::BlobError;
+use leasehold_core::leases::{self, variant};
+use leasehold_core::mailbox::{self, NewMailbox};
+use leasehold_core::time::rfc3339;
+use leasehold_core::{ids, tokens};
+use leasehold_entities::{lease, mailbox_message};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::leases::{delete_lease, lease_headers, serving_lease};
+use crate::error::ApiError;
+use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, required_u64};
+use crate::idempotency::{self, Start};
+use crate::state::AppState;
+use crate::webhook_headers;
+
+/// Largest `X-Max-Messages`.
+pub const MAX_MESSAGES_LIMIT: u64 = 1_000_000;
+
+/// `/api/mailbox…` (owner routes and the drop route share the `{id}` segment).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/mailbox", post(create))
+        .route("/api/mailbox/{id}", axum::routing::delete(remove))
+        .route("/api/mailbox/{id}/messages", get(list))
+        .route("/api/mailbox/{id}/messages/{message_id}", get(fetch).delete(remove_message))
+        .route("/api/mailbox/{id}/events", get(super::mailbox_events::events))
+        .route(
+            "/api/mailbox/{id}/drop",
+            post(super::drop::drop_message).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+}
+
+struct Shape {
+    capacity: u64,
+    duration: u64,
+    max_message_bytes: u64,
+    max_messages: u64,
+}
+
+fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
+    let limits = &state.config.limits;
+    let capacity = required_u64(headers, "X-Capacity-Bytes")?;
+    if capacity == 0 {
+        return Err(ApiError::invalid_header("X-Capacity-Bytes", "must be at least 1"));
+    }
+    let duration = duration_seconds(headers, state)?;
+    let max = limits.max_mailbox_capacity_bytes;
+    if capacity > max {
+        return Err(
+            ApiError::payload_too_large(format!("a mailbox may hold at most {max} bytes")).with("max_bytes", max)
+        );
+    }
+    let max_message_bytes =
+        optional_u64(headers, "X-Max-Message-Bytes")?.unwrap_or_else(|| capacity.min(limits.default_max_message_bytes));
+    if max_message_bytes == 0 || max_message_bytes > capacity {
+        return Err(ApiError::invalid_header("X-Max-Message-Bytes", "must be between 1 and X-Capacity-Bytes"));
+    }
+    let max_messages = optional_u64(headers, "X-Max-Messages")?.unwrap_or(limits.default_max_messages);
+    if max_messages == 0 || max_messages > MAX_MESSAGES_LIMIT {
+        return Err(ApiError::invalid_header("X-Max-Messages", format!("must be between 1 and {MAX_MESSAGES_LIMIT}")));
+    }
+    Ok(Shape { capacity, duration, max_message_bytes, max_messages })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The drop URL of a token.
+fn drop_url(state: &AppState, token: &str) -> String {
+    state.url(&format!("/api/mailbox/{token}/drop"))
+}
+
+fn created_json(state: &AppState, lease: &lease::Model, token: &str, webhook_secret: Option<&str>) -> Value {
+    json!({
+        "status": "ok",
+        "lease_id": lease.id,
+        "variant": variant::MAILBOX,
+        "drop_url": drop_url(state, token),
+        "poll_url": state.url(&format!("/api/mailbox/{}/messages", lease.id)),
+        "events_url": state.url(&format!("/api/mailbox/{}/events", lease.id)),
+        "created_at": rfc3339(lease.created_at),
+        "expires_at": rfc3339(lease.expires_at),
+        "duration_seconds": lease.duration_seconds,
+        "capacity_bytes": lease.capacity_bytes,
+        "max_message_bytes": lease.max_message_bytes,
+        "max_messages": lease.max_messages,
+        "cost_micros": lease.cost_micros.to_string(),
+        "webhook_url": lease.webhook_url,
+        "webhook_secret": webhook_secret,
+    })
+}
+
+async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap) -> Result<Response, ApiError> {
+    let shape = validate(&state, &headers)?;
+    let webhook = webhook_headers::read(&headers)?;
+    let owner = auth.owner();
+    let scope = format!("{}:{}|POST /api/mailbox", owner.kind, owner.id);
+    let secret_hash = webhook.secret.as_deref().map(|s| tokens::sha256_hex(s.as_bytes())).unwrap_or_default();
+    let numbers = [shape.capacity, shape.duration, shape.max_message_bytes, shape.max_messages].map(|n| n.to_string());
+    let url = webhook.url.as_deref().unwrap_or("");
+    let parts = [numbers[0].as_str(), &numbers[1], &numbers[2], &numbers[3], url, &secret_hash];
+    let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
+        Start::Respond(replay) => return Ok(replay),
+        Start::Proceed(claim) => claim,
+    };
+    let cost = to_i64(state.config.tariff.cost_micros(shape.capacity, shape.duration));
+    let token = tokens::new_drop_token();
+    let shown_secret = webhook.secret.as_deref().filter(|_| webhook.minted);
+    let new = NewMailbox {
+        lease_id: ids::lease_id(),
+        capacity_bytes: to_i64(shape.capacity),
+        max_message_bytes: to_i64(shape.max_message_bytes),
+        max_messages: to_i64(shape.max_messages),
+        duration_seconds: to_i64(shape.duration),
+        cost_micros: cost,
+        drop_token_hash: tokens::sha256_hex(token.as_bytes()),
+        webhook_url: webhook.url.clone(),
+        webhook_secret_sealed: webhook.secret.as_deref().map(|s| state.secrets.seal(WEBHOOK_SECRET_CONTEXT, s)),
+    };
+    // The replayable response carries the drop token (and a minted secret): sealed.
+    let render =
+        |l: &lease::Model| idempotency::seal(&state, &created_json(&state, l, &token, shown_secret).to_string());
+    let idem = claim.as_deref().map(|c| (c, &render as &mailbox::RenderLease<'_>));
+    let lease = match mailbox::create(&state.db, &auth.account.id, new, idem, state.now()).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            idempotency::release(&state, claim.as_deref()).await;
+            if !matches!(e, AccountError::InsufficientBalance { .. }) {
+                tracing::error!(error = %e, "creating a mailbox failed");
+            }
+            return Err(e.into());
+        }
+    };
+    tracing::info!(lease.id = %lease.id, capacity_bytes = shape.capacity, cost_micros = cost, "mailbox lease created");
+    let body = created_json(&state, &lease, &token, shown_secret);
+    Ok((StatusCode::CREATED, lease_headers(&lease), Json(body)).into_response())
+}
+
+/// Context under which webhook secrets are sealed.
+pub const WEBHOOK_SECRET_CONTEXT: &str = "webhook-secret";
+
+/// A serving Mailbox of the caller (404 for other variants).
+pub async fn owned_mailbox(state: &AppState, auth: &AccountAuth, id: &str) -> Result<lease::Model, ApiError> {
+    let lease = serving_lease(state, &auth.owner(), id).await?;
+    if lease.variant != variant::MAILBOX {
+        return Err(ApiError::not_found());
+    }
+    Ok(lease)
+}
+
+/// The listing JSON of one message.
+pub fn item_json(m: &mailbox_message::Model) -> Value {
+    json!({
+        "id": m.id,
+        "seq": m.seq,
+        "size_bytes": m.size_bytes,
+        "content_type": m.content_type,
+        "received_at": rfc3339(m.received_at),
+        "sha256": m.sha256,
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<i64>,
+    limit: Option<u64>,
+    wait: Option<u64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::bad_request("after must be a sequence number (0 or more)"));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let max_wait = state.config.limits.long_poll_max_seconds;
+    let wait = q.wait.unwrap_or(0);
+    if wait > max_wait {
+        return Err(ApiError::bad_request(format!("wait must be between 0 and {max_wait} seconds")));
+    }
+    let mut lease = owned_mailbox(&state, &auth, &id).await?;
+    // Subscribe before the first read, so a drop committed in between still wakes us.
+    let mut subscription = (wait > 0).then(|| state.wake.subscribe(&lease.id));
+    let mut items = mailbox::messages_after(&state.db, &lease.id, after, limit).await?;
+    if items.is_empty()
+        && let Some(sub) = subscription.as_mut()
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        let until_expiry = u64::try_from(lease.expires_at - state.now()).unwrap_or(0);
+        let deadline = deadline.min(tokio::time::Instant::now() + Duration::from_millis(until_expiry));
+        while items.is_empty() {
+            let woke = tokio::select! {
+                () = sub.changed() => true,
+                () = tokio::time::sleep_until(deadline) => false,
+                () = state.shutting_down.cancelled() => false,
+            };
+            if !woke {
+                break;
+            }
+            items = mailbox::messages_after(&state.db, &lease.id, after, limit).await?;
+        }
+        lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.unwrap_or(lease);
+    }
+    let next_cursor = items.last().map_or(after, |m| m.seq);
+    let body = json!({
+        "status": "ok",
+        "lease_id": lease.id,
+        "items": items.iter().map(item_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+        "message_count": lease.message_count,
+        "used_bytes": lease.used_bytes,
+        "capacity_bytes": lease.capacity_bytes,
+        "max_messages": lease.max_messages,
+    });
+    Ok((lease_headers(&lease), Json(body)).into_response())
+}
+
+/// `(lease id, message id)` from the path; anything malformed is 404.
+fn message_path(Path((id, message_id)): Path<(String, String)>) -> Result<(String, String), ApiError> {
+    if ids::is_valid("lse", &id) && ids::is_valid("msg", &message_id) {
+        Ok((id, message_id))
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    path: Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (id, message_id) = message_path(path)?;
+    let lease = owned_mailbox(&state, &auth, &id).await?;
+    let message = mailbox::find_message(&state.db, &lease.id, &message_id).await?.ok_or_else(ApiError::not_found)?;
+    let stream = match state.blobs.get(&message.blob_key, None).await {
+        Ok(stream) => stream,
+        // Deleted between the row read and the blob read.
+        Err(BlobError::NotFound) => return Err(ApiError::not_found()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut headers = lease_headers(&lease);
+    let mut put = |name: HeaderName, value: String| -> Result<(), ApiError> {
+        headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
+        Ok(())
+    };
+    put(header::CONTENT_TYPE, message.content_type.clone())?;
+    put(header::CONTENT_LENGTH, message.size_bytes.to_string())?;
+    put(header::ETAG, format!("\"{}\"", message.sha256))?;
+    put(HeaderName::from_static("x-message-id"), message.id.clone())?;
+    put(HeaderName::from_static("x-message-seq"), message.seq.to_string())?;
+    put(HeaderName::from_static("x-received-at"), rfc3339(message.received_at))?;
+    state.metrics.bytes_out.inc_by(u64::try_from(message.size_bytes).unwrap_or(0));
+    Ok((headers, Body::from_stream(stream)).into_response())
+}
+
+async fn remove_message(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    path: Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (id, message_id) = message_path(path)?;
+    let lease = owned_mailbox(&state, &auth, &id).await?;
+    let message = mailbox::delete_message(&state.db, &lease.id, &message_id).await?.ok_or_else(ApiError::not_found)?;
+    if let Err(e) = state.blobs.delete(&message.blob_key).await {
+        // The row is gone and the room freed; the bytes go with the lease's purge.
+        tracing::error!(lease.id = %lease.id, message.id = %message.id, error = %e, "could not delete a message's bytes");
+    }
+    let body = json!({ "status": "ok", "message_id": message.id, "freed_bytes": message.size_bytes });
+    Ok((lease_headers(&lease), Json(body)).into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+) -> Result<Response, ApiError> {
+    let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
+    if lease.variant != variant::MAILBOX {
+        return Err(ApiError::not_found());
+    }
+    Ok(delete_lease(&state, &auth.owner(), &id).await?.into_response())
+}

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use leasehold_core::blob::BlobStore;
+use leasehold_core::mailbox::{Committer, TokenCache};
 use leasehold_core::ratelimit::{Limiter, Rate};
 use leasehold_core::secretbox::SecretBox;
 use leasehold_core::{Clock, Config};
@@ -11,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::wake::Wake;
+
+/// How long a looked-up drop token is reused without reading its row again.
+const DROP_TOKEN_TTL_MS: i64 = 1000;
 
 /// Drop rate limits of this instance (SPEC §9).
 #[derive(Debug)]
@@ -40,6 +44,10 @@ pub struct AppState {
     pub wake: Wake,
     /// Drop rate limits.
     pub drop_limits: Arc<DropLimits>,
+    /// Group commit of drops.
+    pub drops: Committer,
+    /// Recently used drop tokens.
+    pub drop_tokens: Arc<TokenCache>,
     /// Cancelled when the server starts shutting down: long polls and event streams end.
     pub shutting_down: CancellationToken,
 }
@@ -61,13 +69,15 @@ impl AppState {
         });
         Ok(Self {
             config: Arc::new(config),
-            db,
+            db: db.clone(),
             blobs,
             clock,
             metrics,
             secrets,
             wake,
             drop_limits,
+            drops: Committer::start(db.clone()),
+            drop_tokens: Arc::new(TokenCache::new(DROP_TOKEN_TTL_MS)),
             shutting_down: CancellationToken::new(),
         })
     }

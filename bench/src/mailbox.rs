@@ -106,6 +106,7 @@ pub async fn run(target: &Target, concurrency: usize, seconds: f64, size: usize,
     }
     let (api, raw) = (api.context("no rounds")?, raw.context("no rounds")?);
     store.delete_prefix("bench/").await?;
+    let ceiling = http_ceiling(&client, &body, concurrency, seconds).await?;
     let wake = wakeups(&client, &server, &key, &lease_id, &drop_url, &body, 200).await?;
 
     let shape = if target.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
@@ -118,6 +119,12 @@ pub async fn run(target: &Target, concurrency: usize, seconds: f64, size: usize,
         println!("{name:<28} {:>10.0} {:>10.2} {:>10.2}", p.rate(), p.pct(0.5), p.pct(0.99));
     }
     println!("ratio drops / raw PUTs: {:.0}% (target >= 50%)", 100.0 * api.rate() / raw.rate());
+    println!(
+        "context: bare HTTP POSTs of the same body over loopback on this machine (no storage at all): {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        ceiling.rate(),
+        ceiling.pct(0.5),
+        ceiling.pct(0.99)
+    );
     println!(
         "drop -> long-poll wake-up ({} samples, from sending the drop to the poll's answer): p50 {:.2} ms, p99 {:.2} ms",
         wake.len(),
@@ -180,6 +187,28 @@ async fn raw_puts(
         }
     })
     .await
+}
+
+/// The most any HTTP service could do here: the same client and concurrency against a
+/// bare axum server in this process that reads the body and answers 201.
+async fn http_ceiling(
+    client: &reqwest::Client,
+    body: &Bytes,
+    concurrency: usize,
+    seconds: f64,
+) -> anyhow::Result<Phase> {
+    let app = axum::Router::new().route(
+        "/drop",
+        axum::routing::post(|body: Bytes| async move {
+            (axum::http::StatusCode::CREATED, format!(r#"{{"status":"ok","size_bytes":{}}}"#, body.len()))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/drop", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let phase = drops(client, &url, body, concurrency, seconds).await;
+    server.abort();
+    phase
 }
 
 /// Sequential rounds: a long poll waits after the current cursor, a drop is sent, and the

@@ -82,6 +82,17 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     }
 }
 
+/// Serializes this process's hot write transactions on SQLite (one writer at a time
+/// anyway): waiting here is a fair async queue, where contending for SQLite's lock means
+/// its busy handler's sleeps of up to 100 ms.
+static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Holds the SQLite writer gate for a write transaction (`None` on PostgreSQL, whose row
+/// locks need no help).
+pub async fn write_gate(db: &impl ConnectionTrait) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if db.get_database_backend() == DbBackend::Sqlite { Some(SQLITE_WRITER.lock().await) } else { None }
+}
+
 /// Cheap round trip for readiness checks.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())

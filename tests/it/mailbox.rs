@@ -11,6 +11,7 @@ backend_tests!(
     drops_are_listed_fetched_and_deleted,
     cursor_paging_over_1000_messages_returns_each_exactly_once_in_order,
     an_idempotent_drop_is_stored_once,
+    a_full_mailbox_takes_drops_again_as_soon_as_a_message_is_deleted,
     a_replayed_creation_returns_the_same_drop_url_without_storing_it_in_clear,
     a_minted_webhook_secret_is_shown_once_and_sealed_at_rest,
     expiry_removes_every_message_and_ends_the_event_stream,
@@ -306,4 +307,27 @@ async fn a_deleted_mailbox_refuses_drops_and_reads_with_410(backend: Backend) {
     assert_eq!((status, body["code"].clone()), (410, json!("lease_deleted")));
     let (status, body) = mb.messages(&app, &key, "").await;
     assert_eq!((status, body["code"].clone()), (410, json!("lease_deleted")));
+}
+
+async fn a_full_mailbox_takes_drops_again_as_soon_as_a_message_is_deleted(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    let (_, key) = app.create_account(10_000).await;
+    let mb = Mailbox::create(&app, &key, 100, &[]).await;
+    let (_, first) = mb.drop_into(&app, "text/plain", "a".repeat(60)).await;
+    assert_eq!(mb.drop_into(&app, "text/plain", "b".repeat(40)).await.0, 201);
+    let (status, body) = mb.drop_into(&app, "text/plain", "c".repeat(30)).await;
+    assert_eq!((status, body["code"].clone()), (413, json!("mailbox_full")));
+    let id = first["message_id"].as_str().expect("id");
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/mailbox/{}/messages/{id}", mb.lease_id)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 200);
+    // No waiting: the drop path must not trust a cached view of the mailbox to refuse.
+    let (status, body) = mb.drop_into(&app, "text/plain", "c".repeat(30)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["seq"], 3);
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 backend_tests!(
     concurrent_drops_on_two_instances_never_exceed_the_capacity,
     concurrent_drops_on_two_instances_never_exceed_the_message_count,
+    concurrent_drops_into_several_mailboxes_keep_each_ones_caps,
     a_long_poll_on_one_instance_wakes_within_a_second_of_a_drop_on_the_other,
     events_on_one_instance_carry_drops_from_the_other_in_order_and_resume_without_gaps,
 );
@@ -65,6 +66,41 @@ async fn concurrent_drops_on_two_instances_never_exceed_the_message_count(backen
     let (_, page) = mb.messages(&a, &key, "").await;
     assert_eq!((page["message_count"].as_i64(), page["used_bytes"].as_i64()), (Some(50), Some(50 * 1024)));
     assert_eq!(a.blob_keys().await.len(), 50);
+}
+
+async fn concurrent_drops_into_several_mailboxes_keep_each_ones_caps(backend: Backend) {
+    let a = TestApp::spawn_with(&backend, no_drop_limits).await;
+    let b = a.second_instance().await;
+    let (_, key) = a.create_account(10_000).await;
+    // Room for 10, 25 and 40 messages of 100 bytes; 60 drops aimed at each, all at once.
+    let boxes = [
+        Mailbox::create(&a, &key, 1000, &[]).await,
+        Mailbox::create(&a, &key, 100_000, &[("X-Max-Messages", "25")]).await,
+        Mailbox::create(&a, &key, 4000, &[]).await,
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..180 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let mb = &boxes[i % 3];
+        let req = app.client.post(app.url(mb.drop_path())).body(vec![b'x'; 100]);
+        tasks.push((i % 3, tokio::spawn(async move { req.send().await.expect("drop").status().as_u16() })));
+    }
+    let mut created = [0; 3];
+    for (which, t) in tasks {
+        match t.await.expect("task") {
+            201 => created[which] += 1,
+            413 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(created, [10, 25, 40]);
+    for (mb, n) in boxes.iter().zip([10i64, 25, 40]) {
+        let (_, page) = mb.messages(&a, &key, "limit=1000").await;
+        let seqs: Vec<i64> =
+            page["items"].as_array().expect("items").iter().filter_map(|m| m["seq"].as_i64()).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<i64>>(), "each mailbox has its own gap-free seqs");
+        assert_eq!(page["used_bytes"].as_i64(), Some(100 * n));
+    }
 }
 
 async fn a_long_poll_on_one_instance_wakes_within_a_second_of_a_drop_on_the_other(backend: Backend) {

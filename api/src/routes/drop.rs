@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use leasehold_core::blob::{BlobError, ByteStream};
 use leasehold_core::ids;
 use leasehold_core::leases;
-use leasehold_core::mailbox::{self, Dropped, NewMessage};
+use leasehold_core::mailbox::{self, Dropped, NewMessage, PendingDrop};
 use leasehold_core::time::rfc3339;
 use leasehold_entities::{lease, mailbox_message};
 use serde_json::{Value, json};
@@ -64,23 +64,21 @@ pub async fn drop_message(
     let now = state.now();
     let ip = client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
     state.drop_limits.per_ip.take(&ip.to_string(), now).map_err(|ms| rate_limited(ms, "from this address"))?;
-    let lease = mailbox::find_by_drop_token(&state.db, &token).await?.ok_or_else(ApiError::not_found)?;
+    let lease = state.drop_tokens.find(&state.db, &token, now, false).await?.ok_or_else(ApiError::not_found)?;
     leases::check_serving(&lease, now).map_err(ApiError::gone)?;
     state.drop_limits.per_mailbox.take(&lease.id, now).map_err(|ms| rate_limited(ms, "into this mailbox"))?;
     let content_type = content_type(&headers, "application/octet-stream")?;
-    let max = lease.max_message_bytes.unwrap_or(0);
-    let declared = optional_u64(&headers, "Content-Length")?;
-    let (used, capacity) = (lease.used_bytes, lease.capacity_bytes.unwrap_or(0));
-    match declared.map(|n| i64::try_from(n).unwrap_or(i64::MAX)) {
-        Some(0) => return Err(empty_message()),
-        Some(n) if n > max => return Err(message_too_large(max)),
-        // A quick look before storing anything; the commit decides for real.
-        Some(n) if used.saturating_add(n) > capacity => return Err(mailbox_full(&lease)),
-        _ if lease.message_count >= lease.max_messages.unwrap_or(0) || used >= capacity => {
-            return Err(mailbox_full(&lease));
+    let declared = optional_u64(&headers, "Content-Length")?.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    // The cached row may be a second old: confirm a refusal against the database.
+    let lease = match precheck(&lease, declared) {
+        Ok(()) => lease,
+        Err(_) => {
+            let fresh = state.drop_tokens.find(&state.db, &token, now, true).await?.ok_or_else(ApiError::not_found)?;
+            leases::check_serving(&fresh, now).map_err(ApiError::gone)?;
+            precheck(&fresh, declared)?;
+            fresh
         }
-        _ => {}
-    }
+    };
     let scope = format!("mailbox:{}|drop", lease.id);
     let length = declared.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let claim = match idempotency::start(&state, &headers, &scope, &[&content_type, &length]).await? {
@@ -98,6 +96,20 @@ pub async fn drop_message(
     })
     .await
     .map_err(|e| ApiError::internal(&e))?
+}
+
+/// Refuses, before anything is stored, a drop that cannot fit: an empty or oversize
+/// declared body, or no room left. The commit decides for real.
+fn precheck(lease: &lease::Model, declared: Option<i64>) -> Result<(), ApiError> {
+    let max = lease.max_message_bytes.unwrap_or(0);
+    let (used, capacity) = (lease.used_bytes, lease.capacity_bytes.unwrap_or(0));
+    match declared {
+        Some(0) => Err(empty_message()),
+        Some(n) if n > max => Err(message_too_large(max)),
+        Some(n) if used.saturating_add(n) > capacity => Err(mailbox_full(lease)),
+        _ if lease.message_count >= lease.max_messages.unwrap_or(0) || used >= capacity => Err(mailbox_full(lease)),
+        _ => Ok(()),
+    }
 }
 
 fn created_json(m: &mailbox_message::Model) -> Value {
@@ -133,9 +145,10 @@ async fn store_and_commit(
     };
     state.metrics.bytes_in.inc_by(size);
     let message = NewMessage { id, content_type, size_bytes: i64::try_from(size).unwrap_or(i64::MAX), sha256 };
-    let render = |m: &mailbox_message::Model| created_json(m).to_string();
-    let idem = claim.map(|c| (c, &render as &mailbox::RenderMessage<'_>));
-    let outcome = mailbox::commit_drop(&state.db, &lease.id, message, idem, state.now()).await;
+    let render: mailbox::RenderMessage = |m| created_json(m).to_string();
+    let idempotency = claim.map(|c| (c.to_owned(), render));
+    let pending = PendingDrop { lease_id: lease.id.clone(), message, idempotency, now: state.now() };
+    let outcome = state.drops.commit(pending).await;
     let error = match outcome {
         Ok(Dropped::Stored(row)) => {
             state.wake.notify(&lease.id);

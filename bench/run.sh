@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs the Storage benchmark on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs,
-# started here on a free port with static keys). Figures go to stdout.
-#   bash bench/run.sh [size_mib]
-# Storage (issue 2) and expiry (issue 3) benchmarks.
+# Runs the benchmarks on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs, started
+# here on a free port with static keys and a fresh data dir). Figures go to stdout.
+#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox]     (default: all of them)
+# Storage (issue 2), expiry (issue 3) and mailbox (issue 4) benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
+shift || true
+WHICH=${*:-storage expiry mailbox}
+wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 cargo build --release -p leasehold-api -p leasehold-bench
@@ -21,11 +24,18 @@ trap 'kill $S3_PID 2>/dev/null; rm -rf "$S3_DIR"' EXIT
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && break; sleep 0.2; done
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-./target/release/leasehold-bench storage --backend fs --size-mib "$SIZE_MIB"
-./target/release/leasehold-bench storage --backend s3 --size-mib "$SIZE_MIB" \
-  --database-url "$PG_URL" --s3-endpoint "http://127.0.0.1:$S3_PORT" --s3-bucket bench
 S3="--backend s3 --database-url $PG_URL --s3-endpoint http://127.0.0.1:$S3_PORT --s3-bucket bench"
-./target/release/leasehold-bench expiry --leases 10000 --window-seconds 10
-./target/release/leasehold-bench expiry --leases 100000 --window-seconds 0
-./target/release/leasehold-bench expiry --leases 10000 --window-seconds 10 $S3
-./target/release/leasehold-bench expiry --leases 100000 --window-seconds 0 $S3
+if wants storage; then
+  ./target/release/leasehold-bench storage --backend fs --size-mib "$SIZE_MIB"
+  ./target/release/leasehold-bench storage --size-mib "$SIZE_MIB" $S3
+fi
+if wants expiry; then
+  ./target/release/leasehold-bench expiry --leases 10000 --window-seconds 10
+  ./target/release/leasehold-bench expiry --leases 100000 --window-seconds 0
+  ./target/release/leasehold-bench expiry --leases 10000 --window-seconds 10 $S3
+  ./target/release/leasehold-bench expiry --leases 100000 --window-seconds 0 $S3
+fi
+if wants mailbox; then
+  ./target/release/leasehold-bench mailbox --concurrency 64 --seconds 2 --rounds 10
+  ./target/release/leasehold-bench mailbox --concurrency 64 --seconds 2 --rounds 10 $S3
+fi

@@ -79,14 +79,14 @@ enum Command {
         /// Concurrent clients.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Seconds per measured phase.
-        #[arg(long, default_value_t = 10.0)]
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 2.0)]
         seconds: f64,
         /// Message size in bytes.
         #[arg(long, default_value_t = 1024)]
         size: usize,
-        /// Rounds of API and raw phases, alternating; the best of each is reported.
-        #[arg(long, default_value_t = 2)]
+        /// Rounds of one API phase and one raw phase, alternating; totals are reported.
+        #[arg(long, default_value_t = 10)]
         rounds: u32,
     },
 }

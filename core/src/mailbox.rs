@@ -84,15 +84,7 @@ pub async fn create(
     Ok(lease)
 }
 
-/// The Mailbox a drop token opens, whatever its state (`None`: no such token).
-pub async fn find_by_drop_token(db: &impl ConnectionTrait, token: &str) -> Result<Option<lease::Model>, DbErr> {
-    if !tokens::is_drop_token(token) {
-        return Ok(None);
-    }
-    find_by_drop_token_hash(db, &tokens::sha256_hex(token.as_bytes())).await
-}
-
-/// The Mailbox whose drop token has this SHA-256.
+/// The Mailbox whose drop token has this SHA-256, whatever its state.
 pub async fn find_by_drop_token_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<lease::Model>, DbErr> {
     lease::Entity::find()
         .filter(lease::Column::DropTokenHash.eq(hash))

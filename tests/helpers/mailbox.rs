@@ -50,6 +50,12 @@ impl Mailbox {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// `DELETE …/messages/{id}` as `key`.
+    pub async fn delete_message(&self, app: &TestApp, key: &str, id: &str) -> reqwest::Response {
+        let url = app.url(&format!("/api/mailbox/{}/messages/{id}", self.lease_id));
+        app.client.delete(url).bearer_auth(key).send().await.expect("delete message")
+    }
+
     /// `GET …/messages?<query>` as the owner.
     pub async fn messages(&self, app: &TestApp, key: &str, query: &str) -> (u16, Value) {
         app.get_json(key, &format!("/api/mailbox/{}/messages?{query}", self.lease_id)).await

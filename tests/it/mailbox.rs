@@ -85,13 +85,7 @@ async fn drops_are_listed_fetched_and_deleted(backend: Backend) {
     assert_eq!(res.headers()["x-lease-id"], mb.lease_id.as_str());
     assert_eq!(res.bytes().await.expect("body").as_ref(), &[0u8, 159, 146, 150]);
 
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/mailbox/{}/messages/{id}", mb.lease_id)))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("delete");
+    let res = mb.delete_message(&app, &key, id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.expect("json"), json!({"status": "ok", "message_id": id, "freed_bytes": 4}));
     let (_, page) = mb.messages(&app, &key, "").await;
@@ -99,13 +93,7 @@ async fn drops_are_listed_fetched_and_deleted(backend: Backend) {
     assert_eq!((page["used_bytes"].clone(), page["message_count"].clone()), (json!(17), json!(1)));
     let keys = app.blob_keys().await;
     assert_eq!(keys.len(), 1, "the deleted message's bytes are gone: {keys:?}");
-    let again = app
-        .client
-        .delete(app.url(&format!("/api/mailbox/{}/messages/{id}", mb.lease_id)))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("delete again");
+    let again = mb.delete_message(&app, &key, id).await;
     assert_eq!(again.status(), 404);
     let (status, third) = mb.drop_into(&app, "text/plain", "after a delete").await;
     assert_eq!((status, third["seq"].clone()), (201, json!(3)), "seq never goes back");
@@ -318,13 +306,7 @@ async fn a_full_mailbox_takes_drops_again_as_soon_as_a_message_is_deleted(backen
     let (status, body) = mb.drop_into(&app, "text/plain", "c".repeat(30)).await;
     assert_eq!((status, body["code"].clone()), (413, json!("mailbox_full")));
     let id = first["message_id"].as_str().expect("id");
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/mailbox/{}/messages/{id}", mb.lease_id)))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("delete");
+    let res = mb.delete_message(&app, &key, id).await;
     assert_eq!(res.status(), 200);
     // No waiting: the drop path must not trust a cached view of the mailbox to refuse.
     let (status, body) = mb.drop_into(&app, "text/plain", "c".repeat(30)).await;

@@ -135,6 +135,21 @@ async fn remove(
     delete_lease(&state, &auth.owner(), &id).await
 }
 
+/// `DELETE /api/<variant path>/{id}`: deletes a lease of that variant the caller owns (a
+/// lease of another variant is 404).
+pub async fn delete_variant(
+    state: &AppState,
+    owner: &Owner,
+    lease_id: &str,
+    variant: &str,
+) -> Result<(HeaderMap, Json<Value>), ApiError> {
+    let lease = leases::find_owned(&state.db, owner, lease_id).await?.ok_or_else(ApiError::not_found)?;
+    if lease.variant != variant {
+        return Err(ApiError::not_found());
+    }
+    delete_lease(state, owner, lease_id).await
+}
+
 /// Deletes a lease the caller owns (no refund); the worker removes its bytes.
 pub async fn delete_lease(
     state: &AppState,

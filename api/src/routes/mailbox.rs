@@ -20,7 +20,7 @@ use leasehold_entities::{lease, mailbox_message};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::leases::{delete_lease, lease_headers, serving_lease};
+use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, required_u64};
 use crate::idempotency::{self, Start};
@@ -238,13 +238,16 @@ async fn list(
     Ok((lease_headers(&lease), Json(body)).into_response())
 }
 
-/// `(lease id, message id)` from the path; anything malformed is 404.
-fn message_path(Path((id, message_id)): Path<(String, String)>) -> Result<(String, String), ApiError> {
-    if ids::is_valid("lse", &id) && ids::is_valid("msg", &message_id) {
-        Ok((id, message_id))
-    } else {
-        Err(ApiError::not_found())
+/// The caller's serving Mailbox and a message id from the path; anything malformed is 404.
+async fn message_path(
+    state: &AppState,
+    auth: &AccountAuth,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<(lease::Model, String), ApiError> {
+    if !(ids::is_valid("lse", &id) && ids::is_valid("msg", &message_id)) {
+        return Err(ApiError::not_found());
     }
+    Ok((owned_mailbox(state, auth, &id).await?, message_id))
 }
 
 async fn fetch(
@@ -252,8 +255,7 @@ async fn fetch(
     auth: AccountAuth,
     path: Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (id, message_id) = message_path(path)?;
-    let lease = owned_mailbox(&state, &auth, &id).await?;
+    let (lease, message_id) = message_path(&state, &auth, path).await?;
     let message = mailbox::find_message(&state.db, &lease.id, &message_id).await?.ok_or_else(ApiError::not_found)?;
     let stream = match state.blobs.get(&message.blob_key, None).await {
         Ok(stream) => stream,
@@ -281,8 +283,7 @@ async fn remove_message(
     auth: AccountAuth,
     path: Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (id, message_id) = message_path(path)?;
-    let lease = owned_mailbox(&state, &auth, &id).await?;
+    let (lease, message_id) = message_path(&state, &auth, path).await?;
     let message = mailbox::delete_message(&state.db, &lease.id, &message_id).await?.ok_or_else(ApiError::not_found)?;
     if let Err(e) = state.blobs.delete(&message.blob_key).await {
         // The row is gone and the room freed; the bytes go with the lease's purge.
@@ -297,9 +298,5 @@ async fn remove(
     auth: AccountAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<Response, ApiError> {
-    let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
-    if lease.variant != variant::MAILBOX {
-        return Err(ApiError::not_found());
-    }
-    Ok(delete_lease(&state, &auth.owner(), &id).await?.into_response())
+    Ok(delete_variant(&state, &auth.owner(), &id, variant::MAILBOX).await?.into_response())
 }

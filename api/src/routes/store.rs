@@ -19,7 +19,7 @@ use prometheus_client::metrics::counter::Counter;
 use sea_orm::EntityTrait;
 use serde_json::json;
 
-use super::leases::{delete_lease, lease_headers, serving_lease};
+use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::ApiError;
 use crate::extract::{
     AccountAuth, LeaseIdPath, content_type, duration_seconds, header_text, optional_u64, required_u64,
@@ -296,11 +296,7 @@ async fn remove(
     auth: AccountAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<Response, ApiError> {
-    let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
-    if lease.variant != leases::variant::STORAGE {
-        return Err(ApiError::not_found());
-    }
-    Ok(delete_lease(&state, &auth.owner(), &id).await?.into_response())
+    Ok(delete_variant(&state, &auth.owner(), &id, leases::variant::STORAGE).await?.into_response())
 }
 
 #[cfg(test)]

@@ -143,6 +143,32 @@ pub fn content_type(headers: &HeaderMap, default: &str) -> Result<String, ApiErr
     }
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// More than the limit arrived (reading stopped there).
+    TooLarge,
+    /// The client's body broke off.
+    Interrupted,
+}
+
+/// Reads a body of at most `limit` bytes into memory (for bodies whose limit is small, or
+/// that must be parsed whole).
+pub async fn read_limited(body: axum::body::Body, limit: u64) -> Result<axum::body::Bytes, BodyError> {
+    use futures_util::StreamExt;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Interrupted)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 /// Reads `X-Duration-Seconds` and checks it against the configured range.
 pub fn duration_seconds(headers: &HeaderMap, state: &AppState) -> Result<u64, ApiError> {
     let duration = required_u64(headers, "X-Duration-Seconds")?;

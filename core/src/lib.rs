@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod blob;
+pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod db;

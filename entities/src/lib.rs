@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod checkpoint_version;
 pub mod idempotency_key;
 pub mod lease;
 pub mod ledger_entry;

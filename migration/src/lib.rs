@@ -13,6 +13,7 @@ mod m20261122_000005_create_storage_object;
 mod m20261122_000006_create_idempotency_key;
 mod m20261122_000007_add_lease_purged_at;
 mod m20261125_000008_create_mailbox_message;
+mod m20261125_000009_create_checkpoint_version;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_create_idempotency_key::Migration),
             Box::new(m20261122_000007_add_lease_purged_at::Migration),
             Box::new(m20261125_000008_create_mailbox_message::Migration),
+            Box::new(m20261125_000009_create_checkpoint_version::Migration),
         ]
     }
 }

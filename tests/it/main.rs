@@ -2,6 +2,9 @@
 
 mod accounts;
 mod admin;
+mod checkpoint;
+mod checkpoint_bad_input;
+mod checkpoint_concurrency;
 mod concurrency;
 mod expiry;
 mod idempotency;

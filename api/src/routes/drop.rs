@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use leasehold_core::blob::{BlobError, ByteStream};
 use leasehold_core::ids;
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::leases::lease_headers;
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
-use crate::extract::{content_type, optional_u64};
+use crate::extract::{BodyError, content_type, optional_u64, read_limited};
 use crate::idempotency::{self, Start};
 use crate::metered;
 use crate::state::AppState;
@@ -166,20 +166,12 @@ async fn store_and_commit(
 
 /// Reads a body of 1..=`max` bytes into memory.
 async fn read_bounded(body: Body, max: i64) -> Result<Bytes, ApiError> {
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("the message body was interrupted"))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(message_too_large(max));
-        }
-        buf.extend_from_slice(&chunk);
+    match read_limited(body, u64::try_from(max).unwrap_or(0)).await {
+        Ok(bytes) if bytes.is_empty() => Err(empty_message()),
+        Ok(bytes) => Ok(bytes),
+        Err(BodyError::TooLarge) => Err(message_too_large(max)),
+        Err(BodyError::Interrupted) => Err(ApiError::bad_request("the message body was interrupted")),
     }
-    if buf.is_empty() {
-        return Err(empty_message());
-    }
-    Ok(buf.freeze())
 }
 
 /// Streams a body of 1..=`max` bytes into the blob store, hashing it on the way.

@@ -57,6 +57,15 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         v["poll_url"] = state.url(&format!("/api/mailbox/{}/messages", lease.id)).into();
         v["webhook_url"] = lease.webhook_url.clone().into();
     }
+    if lease.variant == leases::variant::CHECKPOINT {
+        let workflow = lease.workflow_id.clone().unwrap_or_default();
+        v["workflow_id"] = workflow.clone().into();
+        v["current_version"] = lease.current_version.into();
+        v["max_body_bytes"] = lease.max_body_bytes.into();
+        v["max_versions"] = lease.max_versions.into();
+        v["checkpoint_url"] = state.url(&format!("/api/checkpoint/{workflow}")).into();
+        v["webhook_url"] = lease.webhook_url.clone().into();
+    }
     if let Some(o) = object {
         v["file_name"] = o.file_name.clone().into();
         v["content_type"] = o.content_type.clone().into();

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod checkpoint;
 pub mod drop;
 pub mod leases;
 pub mod mailbox;
@@ -50,6 +51,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("DELETE", "/api/mailbox/{lease_id}/messages/{message_id}", false, "owner"),
     ep("GET", "/api/mailbox/{lease_id}/events", false, "owner"),
     ep("DELETE", "/api/mailbox/{lease_id}", false, "owner"),
+    ep("POST", "/api/checkpoint", true, "owner"),
+    ep("GET", "/api/checkpoint/{workflow_id}", false, "owner"),
+    ep("PUT", "/api/checkpoint/{workflow_id}", false, "owner"),
+    ep("DELETE", "/api/checkpoint/{workflow_id}", false, "owner"),
+    ep("GET", "/api/checkpoint/{workflow_id}/versions", false, "owner"),
+    ep("GET", "/api/checkpoint/{workflow_id}/versions/{n}", false, "owner"),
     ep("GET", "/api/leases", false, "owner"),
     ep("GET", "/api/leases/{lease_id}", false, "owner"),
     ep("DELETE", "/api/leases/{lease_id}", false, "owner"),
@@ -72,6 +79,7 @@ pub fn all() -> Router<AppState> {
         .merge(admin::router())
         .merge(store::router())
         .merge(mailbox::router())
+        .merge(checkpoint::router())
         .merge(leases::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

@@ -11,7 +11,7 @@
 use apalis::prelude::{BoxDynError, Data};
 use leasehold_core::jobs::{self, EndLease, Job, RunAt};
 use leasehold_core::leases::{self, state};
-use leasehold_core::mailbox;
+use leasehold_core::{checkpoint, mailbox};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter, TransactionTrait};
@@ -131,6 +131,7 @@ pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result
         storage_object::Entity::find().filter(storage_object::Column::LeaseId.is_in(ids.clone())).all(&ctx.db).await?;
     let mut keys: Vec<String> = objects.into_iter().map(|o| o.blob_key).collect();
     keys.extend(mailbox::message_keys(&ctx.db, &ids).await?);
+    keys.extend(checkpoint::version_keys(&ctx.db, &ids).await?);
     ctx.blobs.delete_leases(&ids, &keys, ctx.config.worker.concurrency).await?;
     let now = ctx.clock.now_ms();
     let txn = ctx.db.begin().await?;
@@ -149,6 +150,7 @@ pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result
             .exec(&txn)
             .await?;
         mailbox::delete_messages_of(&txn, &purged_ids).await?;
+        checkpoint::delete_versions_of(&txn, &purged_ids).await?;
     }
     txn.commit().await?;
     let mut worst = 0.0f64;

@@ -85,6 +85,13 @@ pub async fn serve(
         state.embedded_worker().map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let signalled = stop.clone();
+    // Without TCP_NODELAY a streamed response (headers, then body) waits for the client's
+    // delayed ACK: 40 ms on every small streamed download.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         signalled.cancel();

@@ -2,8 +2,6 @@
 //! 1 KiB PUTs straight into the same blob store at the same concurrency, in the same run;
 //! then drop → long-poll wake-up latency.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,79 +9,13 @@ use bytes::Bytes;
 use leasehold_core::blob::BlobStore;
 
 use crate::Target;
+use crate::load::{Phase, hammer, percentile};
 use crate::server::Server;
-
-/// Latencies of one or more phases, and their rate.
-#[derive(Default)]
-struct Phase {
-    ops: u64,
-    seconds: f64,
-    latencies: Vec<Duration>,
-}
-
-impl Phase {
-    fn absorb(&mut self, other: Phase) {
-        self.ops += other.ops;
-        self.seconds += other.seconds;
-        self.latencies.extend(other.latencies);
-    }
-
-    fn rate(&self) -> f64 {
-        self.ops as f64 / self.seconds
-    }
-
-    fn pct(&self, p: f64) -> f64 {
-        percentile(&self.latencies, p)
-    }
-}
-
-/// The `p` quantile (0..=1) in milliseconds.
-pub fn percentile(latencies: &[Duration], p: f64) -> f64 {
-    if latencies.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = latencies.to_vec();
-    sorted.sort_unstable();
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 /// A JSON document of exactly `size` bytes.
 fn json_body(size: usize) -> Bytes {
     let overhead = r#"{"data":""}"#.len();
     format!(r#"{{"data":"{}"}}"#, "x".repeat(size.saturating_sub(overhead))).into()
-}
-
-/// Runs `op` from `concurrency` tasks for `seconds`, recording each call's latency.
-async fn hammer<F, Fut>(concurrency: usize, seconds: f64, op: F) -> anyhow::Result<Phase>
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    let op = Arc::new(op);
-    let counter = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (op, counter) = (op.clone(), counter.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let t = Instant::now();
-                op(n).await?;
-                latencies.push(t.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await??);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(Phase { ops: latencies.len() as u64, seconds, latencies })
 }
 
 /// Runs the benchmark and prints its figures.
@@ -162,7 +94,7 @@ async fn drops(
     seconds: f64,
 ) -> anyhow::Result<Phase> {
     let (client, url, body) = (client.clone(), url.to_owned(), body.clone());
-    hammer(concurrency, seconds, move |_| {
+    hammer(concurrency, seconds, move |_, _| {
         let req = client.post(&url).header("Content-Type", "application/json").body(body.clone());
         async move {
             let res = req.send().await?;
@@ -181,7 +113,7 @@ async fn raw_puts(
     tag: &str,
 ) -> anyhow::Result<Phase> {
     let (store, body, tag) = (store.clone(), body.clone(), tag.to_owned());
-    hammer(concurrency, seconds, move |n| {
+    hammer(concurrency, seconds, move |_, n| {
         let (store, body, key) = (store.clone(), body.clone(), format!("bench/{tag}/{n}"));
         async move {
             store.put_bytes(&key, body).await?;

@@ -1,7 +1,9 @@
 //! Leasehold benchmarks. Each prints its figure next to the baseline the issue names,
 //! measured in the same run, and the ratio. See `docs/BENCHMARKS.md`.
 
+mod checkpoint;
 mod expiry;
+mod load;
 mod mailbox;
 mod server;
 mod storage;
@@ -89,6 +91,24 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         rounds: u32,
     },
+    /// PUT then GET of a 16 KiB checkpoint state at a concurrency vs. raw blob-store put
+    /// then get of the same size.
+    Checkpoint {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrent clients (one workflow each).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// State size in bytes.
+        #[arg(long, default_value_t = 16 * 1024)]
+        size: usize,
+        /// Rounds of one API phase and one raw phase, alternating; totals are reported.
+        #[arg(long, default_value_t = 10)]
+        rounds: u32,
+    },
 }
 
 #[tokio::main]
@@ -96,6 +116,9 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage { target, size_mib, rounds } => storage::run(&target, size_mib, rounds).await,
         Command::Expiry { target, leases, window_seconds } => expiry::run(&target, leases, window_seconds).await,
+        Command::Checkpoint { target, concurrency, seconds, size, rounds } => {
+            checkpoint::run(&target, concurrency, seconds, size, rounds).await
+        }
         Command::Mailbox { target, concurrency, seconds, size, rounds } => {
             mailbox::run(&target, concurrency, seconds, size, rounds).await
         }

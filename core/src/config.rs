@@ -60,6 +60,33 @@ pub const KEYS: &[&str] = &[
     "ORPHAN_AGE_SECONDS",
     "TRUSTED_PROXIES",
     "SECRET_KEY",
+    "LINK_PREVIEW_BOTS",
+];
+
+/// `User-Agent` fragments of link-preview bots (matched case-insensitively): they get a
+/// metadata page from a claim URL and consume nothing.
+pub const DEFAULT_LINK_PREVIEW_BOTS: &[&str] = &[
+    "Slackbot",
+    "Slack-ImgProxy",
+    "Twitterbot",
+    "facebookexternalhit",
+    "Facebot",
+    "Discordbot",
+    "TelegramBot",
+    "WhatsApp",
+    "LinkedInBot",
+    "SkypeUriPreview",
+    "MicrosoftPreview",
+    "Microsoft Office",
+    "Teams",
+    "Outlook",
+    "Iframely",
+    "Embedly",
+    "redditbot",
+    "Applebot",
+    "Googlebot",
+    "bingbot",
+    "Mastodon",
 ];
 
 /// A configuration value that cannot be used; names the key.
@@ -246,6 +273,8 @@ pub struct Config {
     /// 32-byte key (64 hex characters) that encrypts stored secrets; `None` on SQLite
     /// means a generated key file in the data dir.
     pub secret_key: Option<Secret>,
+    /// `User-Agent` fragments of link-preview bots (lower case).
+    pub link_preview_bots: Vec<String>,
 }
 
 impl Config {
@@ -315,6 +344,12 @@ impl Config {
             worker: worker_config(&src, is_sqlite_url(&database_url_for_worker))?,
             trusted_proxies: trusted_proxies(&src)?,
             secret_key: secret_key(&src)?,
+            link_preview_bots: match src.get("LINK_PREVIEW_BOTS") {
+                Some(list) => {
+                    list.split(',').map(|b| b.trim().to_ascii_lowercase()).filter(|b| !b.is_empty()).collect()
+                }
+                None => DEFAULT_LINK_PREVIEW_BOTS.iter().map(|b| b.to_ascii_lowercase()).collect(),
+            },
         };
         config.validate()?;
         Ok(config)

@@ -12,6 +12,11 @@ pub fn message_id() -> String {
     format!("msg_{}", Ulid::generate())
 }
 
+/// A new handoff id, `hnd_<ULID>`.
+pub fn handoff_id() -> String {
+    format!("hnd_{}", Ulid::generate())
+}
+
 /// A new account id, `acct_<ULID>`.
 pub fn account_id() -> String {
     format!("acct_{}", Ulid::generate())

@@ -156,17 +156,7 @@ pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i6
         return Ok(DeleteOutcome::Gone(gone));
     }
     let txn = db.begin().await?;
-    let updated = lease::Entity::update_many()
-        .col_expr(lease::Column::State, Expr::value(state::DELETED))
-        .col_expr(lease::Column::DeletedAt, Expr::value(now))
-        .filter(lease::Column::Id.eq(&lease.id))
-        .filter(lease::Column::State.eq(state::ACTIVE))
-        .filter(lease::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected == 1 {
-        let job = EndLease { lease_id: lease.id.clone() };
-        jobs::enqueue(&txn, &job, RunAt::Now, Some(format!("delete:{}", lease.id)), now).await?;
+    if delete_in(&txn, &lease.id, now).await? {
         txn.commit().await?;
         return Ok(DeleteOutcome::Deleted);
     }
@@ -176,6 +166,26 @@ pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i6
         Some(Err(gone)) => gone,
         _ => Gone::Deleted,
     }))
+}
+
+/// In the caller's transaction: marks the lease `deleted` if it still serves (one
+/// conditional `UPDATE`) and enqueues the job that removes its bytes. True if this call
+/// deleted it.
+pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> Result<bool, DbErr> {
+    let updated = lease::Entity::update_many()
+        .col_expr(lease::Column::State, Expr::value(state::DELETED))
+        .col_expr(lease::Column::DeletedAt, Expr::value(now))
+        .filter(lease::Column::Id.eq(lease_id))
+        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::ExpiresAt.gt(now))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Ok(false);
+    }
+    let job = EndLease { lease_id: lease_id.to_owned() };
+    jobs::enqueue(txn, &job, RunAt::Now, Some(format!("delete:{lease_id}")), now).await?;
+    Ok(true)
 }
 
 /// The instant a dead lease stopped serving: its expiry, or its deletion.

@@ -36,6 +36,11 @@ pub fn is_drop_token(token: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
 }
 
+/// True when `token` has the shape of a handoff token (64 lowercase hex).
+pub fn is_handoff_token(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
 /// The display prefix of an API key (its first 12 characters).
 pub fn display_prefix(key: &str) -> &str {
     key.get(..API_KEY_DISPLAY_LEN).unwrap_or(key)

@@ -4,6 +4,8 @@
 pub mod account;
 pub mod api_key;
 pub mod checkpoint_version;
+pub mod handoff;
+pub mod handoff_claim;
 pub mod idempotency_key;
 pub mod lease;
 pub mod ledger_entry;

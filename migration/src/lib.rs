@@ -14,6 +14,7 @@ mod m20261122_000006_create_idempotency_key;
 mod m20261122_000007_add_lease_purged_at;
 mod m20261125_000008_create_mailbox_message;
 mod m20261125_000009_create_checkpoint_version;
+mod m20261125_000010_create_handoff;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_add_lease_purged_at::Migration),
             Box::new(m20261125_000008_create_mailbox_message::Migration),
             Box::new(m20261125_000009_create_checkpoint_version::Migration),
+            Box::new(m20261125_000010_create_handoff::Migration),
         ]
     }
 }

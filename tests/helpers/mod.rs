@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod handoff;
 pub mod mailbox;
 pub mod upload;
 

@@ -7,6 +7,8 @@ mod checkpoint_bad_input;
 mod checkpoint_concurrency;
 mod concurrency;
 mod expiry;
+mod handoff;
+mod handoff_concurrency;
 mod idempotency;
 mod lifecycle;
 mod mailbox;

@@ -3,7 +3,9 @@
 pub mod account;
 pub mod admin;
 pub mod checkpoint;
+pub mod claim;
 pub mod drop;
+pub mod handoff;
 pub mod leases;
 pub mod mailbox;
 pub mod mailbox_events;
@@ -25,7 +27,7 @@ pub struct Endpoint {
     pub path: &'static str,
     /// Whether the route charges.
     pub priced: bool,
-    /// `none`, `owner` (API key), `drop_token` (the token in the path) or `admin`.
+    /// `none`, `owner` (API key), `drop_token` / `handoff_token` (the token in the path) or `admin`.
     pub auth: &'static str,
 }
 
@@ -57,6 +59,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("DELETE", "/api/checkpoint/{workflow_id}", false, "owner"),
     ep("GET", "/api/checkpoint/{workflow_id}/versions", false, "owner"),
     ep("GET", "/api/checkpoint/{workflow_id}/versions/{n}", false, "owner"),
+    ep("POST", "/api/handoff/{lease_id}", false, "owner"),
+    ep("GET", "/api/handoffs", false, "owner"),
+    ep("GET", "/api/handoffs/{id}", false, "owner"),
+    ep("DELETE", "/api/handoffs/{id}", false, "owner"),
+    ep("GET", "/api/claim/{token}", false, "handoff_token"),
+    ep("HEAD", "/api/claim/{token}", false, "handoff_token"),
     ep("GET", "/api/leases", false, "owner"),
     ep("GET", "/api/leases/{lease_id}", false, "owner"),
     ep("DELETE", "/api/leases/{lease_id}", false, "owner"),
@@ -80,6 +88,8 @@ pub fn all() -> Router<AppState> {
         .merge(store::router())
         .merge(mailbox::router())
         .merge(checkpoint::router())
+        .merge(handoff::router())
+        .merge(claim::router())
         .merge(leases::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

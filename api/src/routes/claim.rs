@@ -1,0 +1,338 @@
+//! `GET|HEAD /api/claim/{token}` (SPEC §7): no auth. A `GET` takes a slot, streams the
+//! lease's content and counts the claim only when the body was handed over in full; a
+//! broken transfer gives its slot back. `HEAD` and link-preview bots consume nothing.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use leasehold_core::blob::{BlobError, ByteStream};
+use leasehold_core::handoff::{self, Refusal, Slot};
+use leasehold_core::leases::{self, variant};
+use leasehold_core::time::rfc3339;
+use leasehold_core::{checkpoint, mailbox};
+use leasehold_entities::{handoff as handoff_row, lease, storage_object};
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use super::store::content_disposition;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `/api/claim/{token}`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/claim/{token}", get(claim).head(claim))
+}
+
+fn refused(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Revoked => ApiError::new(StatusCode::GONE, "handoff_revoked", "this handoff has been revoked"),
+        Refusal::Expired => ApiError::new(StatusCode::GONE, "handoff_expired", "this handoff has expired"),
+        Refusal::Exhausted => {
+            ApiError::new(StatusCode::GONE, "handoff_exhausted", "every claim of this handoff is used")
+        }
+        Refusal::InProgress => ApiError::new(
+            StatusCode::CONFLICT,
+            "claim_in_progress",
+            "another claim of this handoff is being transferred; try again when it ends",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+    }
+}
+
+fn is_bot(state: &AppState, headers: &HeaderMap) -> bool {
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    !ua.is_empty() && state.config.link_preview_bots.iter().any(|bot| ua.contains(bot.as_str()))
+}
+
+/// What the claim will send, prepared before a slot is taken.
+struct Content {
+    headers: HeaderMap,
+    /// Exact length, when known before sending.
+    length: Option<u64>,
+    source: Source,
+}
+
+enum Source {
+    Blob(String),
+    Mailbox { lease_id: String, last_seq: i64 },
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "handoff_not_found", "no such handoff");
+    let h = handoff::find_by_token(&state.db, &token).await?.ok_or_else(not_found)?;
+    let now = state.now();
+    let lease = lease::Entity::find_by_id(&h.lease_id).one(&state.db).await?.ok_or_else(not_found)?;
+    if is_bot(&state, &headers) {
+        return Ok(preview(&h, &lease, now));
+    }
+    match handoff::refusal(&h, now) {
+        Some(r) if r != Refusal::InProgress => return Err(refused(r)),
+        _ => {}
+    }
+    leases::check_serving(&lease, now).map_err(ApiError::gone)?;
+    let content = prepare(&state, &lease).await?;
+    if method == Method::HEAD {
+        if let Some(r) = handoff::refusal(&h, now) {
+            return Err(refused(r));
+        }
+        let remaining = h.max_claims - h.claims_completed - h.claims_in_flight;
+        return Ok((common_headers(&h, &lease, remaining, content.headers), Body::empty()).into_response());
+    }
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let slot = handoff::acquire(&state.db, &h.id, user_agent, now).await?.map_err(refused)?;
+    let remaining = slot.handoff.max_claims - slot.handoff.claims_completed - slot.handoff.claims_in_flight;
+    let transfer = Transfer::start(state.clone(), &slot, content.length);
+    let stream = match open(&state, content.source).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            drop(transfer);
+            return Err(e);
+        }
+    };
+    let body = Body::from_stream(Counted { inner: stream, transfer });
+    Ok((common_headers(&h, &lease, remaining, content.headers), body).into_response())
+}
+
+/// The headers every claim answer carries.
+fn common_headers(h: &handoff_row::Model, lease: &lease::Model, remaining: i64, mut headers: HeaderMap) -> HeaderMap {
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put("x-claims-remaining", remaining.max(0).to_string());
+    put("x-lease-expires-at", rfc3339(lease.expires_at));
+    put("x-lease-id", lease.id.clone());
+    put("x-handoff-id", h.id.clone());
+    put("cache-control", "no-store".into());
+    put("referrer-policy", "no-referrer".into());
+    put("x-content-type-options", "nosniff".into());
+    headers
+}
+
+/// Headers and source of the lease's content.
+async fn prepare(state: &AppState, lease: &lease::Model) -> Result<Content, ApiError> {
+    let mut headers = HeaderMap::new();
+    let mut put = |name: HeaderName, value: String| -> Result<(), ApiError> {
+        headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
+        Ok(())
+    };
+    match lease.variant.as_str() {
+        variant::STORAGE => {
+            let object = storage_object::Entity::find_by_id(&lease.id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| ApiError::internal(&"storage lease without object"))?;
+            put(header::CONTENT_TYPE, object.content_type.clone())?;
+            put(header::CONTENT_DISPOSITION, content_disposition(&object.file_name))?;
+            put(header::CONTENT_LENGTH, object.size_bytes.to_string())?;
+            let length = u64::try_from(object.size_bytes).ok();
+            Ok(Content { headers, length, source: Source::Blob(object.blob_key) })
+        }
+        variant::CHECKPOINT => {
+            let number = lease.current_version.unwrap_or(1);
+            let v = checkpoint::version(&state.db, &lease.id, number)
+                .await?
+                .ok_or_else(|| ApiError::internal(&"current version missing"))?;
+            put(header::CONTENT_TYPE, v.content_type.clone())?;
+            put(header::CONTENT_LENGTH, v.size_bytes.to_string())?;
+            put(HeaderName::from_static("x-checkpoint-version"), v.version.to_string())?;
+            put(HeaderName::from_static("x-workflow-id"), lease.workflow_id.clone().unwrap_or_default())?;
+            put(header::ETAG, format!("\"{}\"", v.version))?;
+            let length = u64::try_from(v.size_bytes).ok();
+            Ok(Content { headers, length, source: Source::Blob(v.blob_key) })
+        }
+        _ => {
+            put(header::CONTENT_TYPE, "application/json".into())?;
+            let source = Source::Mailbox { lease_id: lease.id.clone(), last_seq: lease.next_seq - 1 };
+            Ok(Content { headers, length: None, source })
+        }
+    }
+}
+
+async fn open(state: &AppState, source: Source) -> Result<ByteStream, ApiError> {
+    match source {
+        Source::Blob(key) => Ok(state.blobs.get(&key, None).await?),
+        Source::Mailbox { lease_id, last_seq } => Ok(mailbox_json(state.clone(), lease_id, last_seq)),
+    }
+}
+
+/// `{"status":"ok","lease_id":…,"items":[…]}` with every message up to `last_seq`, in
+/// `seq` order, streamed a page at a time (JSON bodies inline, others base64).
+fn mailbox_json(state: AppState, lease_id: String, last_seq: i64) -> ByteStream {
+    let head = Bytes::from(format!(r#"{{"status":"ok","lease_id":"{lease_id}","items":["#));
+    let pages = futures_util::stream::try_unfold((0i64, false), move |(cursor, wrote_any)| {
+        let (state, lease_id) = (state.clone(), lease_id.clone());
+        async move {
+            if cursor >= last_seq {
+                return Ok(None);
+            }
+            let page = mailbox::messages_after(&state.db, &lease_id, cursor, 100).await.map_err(io::Error::other)?;
+            let page: Vec<_> = page.into_iter().filter(|m| m.seq <= last_seq).collect();
+            let Some(last) = page.last().map(|m| m.seq) else { return Ok(None) };
+            let (mut out, mut wrote_any) = (Vec::new(), wrote_any);
+            for m in &page {
+                let Some(item) = message_item(&state, m).await? else { continue };
+                if wrote_any {
+                    out.push(b',');
+                }
+                out.extend_from_slice(item.as_bytes());
+                wrote_any = true;
+            }
+            Ok(Some((Bytes::from(out), (last, wrote_any))))
+        }
+    });
+    let tail = futures_util::stream::once(async { Ok(Bytes::from_static(b"]}")) });
+    Box::pin(futures_util::stream::once(async move { Ok(head) }).chain(pages).chain(tail))
+}
+
+/// One message as claim JSON; `None` if it was deleted meanwhile.
+async fn message_item(state: &AppState, m: &leasehold_entities::mailbox_message::Model) -> io::Result<Option<String>> {
+    let mut stream = match state.blobs.get(&m.blob_key, None).await {
+        Ok(s) => s,
+        Err(BlobError::NotFound) => return Ok(None),
+        Err(e) => return Err(io::Error::other(e)),
+    };
+    let mut body = Vec::with_capacity(usize::try_from(m.size_bytes).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk?);
+    }
+    let mut item = json!({
+        "id": m.id,
+        "seq": m.seq,
+        "size_bytes": m.size_bytes,
+        "content_type": m.content_type,
+        "received_at": rfc3339(m.received_at),
+    });
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(parsed) if checkpoint::is_json(&m.content_type) => item["body"] = parsed,
+        _ => item["body_base64"] = base64::engine::general_purpose::STANDARD.encode(&body).into(),
+    }
+    Ok(Some(item.to_string()))
+}
+
+/// The page link-preview bots get: what the link is, nothing consumed.
+fn preview(h: &handoff_row::Model, lease: &lease::Model, now: i64) -> Response {
+    let status = match handoff::refusal(h, now) {
+        None | Some(Refusal::InProgress) => "ready to be claimed",
+        Some(_) => "no longer claimable",
+    };
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">\
+         <title>Leasehold handoff</title><meta property=\"og:title\" content=\"Leasehold handoff\">\
+         <meta property=\"og:description\" content=\"A {variant} lease handed off; {status}.\"></head>\
+         <body><p>A {variant} lease handed off through Leasehold; {status}. Open this link with the agent \
+         it was meant for to claim it.</p></body></html>",
+        variant = lease.variant
+    );
+    let remaining = h.max_claims - h.claims_completed - h.claims_in_flight;
+    (common_headers(h, lease, remaining, HeaderMap::new()), Html(page)).into_response()
+}
+
+/// A transfer holding a slot: counted when the whole body was handed over, given back
+/// otherwise (dropped early, or failed); a heartbeat shows it alive meanwhile.
+struct Transfer {
+    state: AppState,
+    claim_id: String,
+    handoff_id: String,
+    expected: Option<u64>,
+    sent: u64,
+    done: bool,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Transfer {
+    fn start(state: AppState, slot: &Slot, expected: Option<u64>) -> Self {
+        let (db, clock, claim_id) = (state.db.clone(), state.clock.clone(), slot.claim_id.clone());
+        let heartbeat = tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(u64::try_from(handoff::HEARTBEAT_MS).unwrap_or(60_000));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = handoff::heartbeat(&db, &claim_id, clock.now_ms()).await {
+                    tracing::warn!(error = %e, "claim heartbeat failed");
+                }
+            }
+        });
+        Self {
+            state,
+            claim_id: slot.claim_id.clone(),
+            handoff_id: slot.handoff.id.clone(),
+            expected,
+            sent: 0,
+            done: false,
+            heartbeat,
+        }
+    }
+
+    fn finish(&mut self, whole: bool) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.heartbeat.abort();
+        let (state, claim_id, handoff_id) = (self.state.clone(), self.claim_id.clone(), self.handoff_id.clone());
+        let bytes = i64::try_from(self.sent).unwrap_or(i64::MAX);
+        state.metrics.bytes_out.inc_by(self.sent);
+        tokio::spawn(async move {
+            let now = state.now();
+            let result = if whole {
+                handoff::complete(&state.db, &claim_id, &handoff_id, bytes, now).await.map(|done| {
+                    if let Some(c) = done {
+                        tracing::info!(handoff.id = %handoff_id, claims_completed = c.handoff.claims_completed, deleted_lease = c.deleted_lease, "claim completed");
+                    }
+                })
+            } else {
+                tracing::info!(handoff.id = %handoff_id, bytes_sent = bytes, "claim broke off; slot given back");
+                handoff::release(&state.db, &claim_id, &handoff_id, bytes, now).await
+            };
+            if let Err(e) = result {
+                tracing::error!(handoff.id = %handoff_id, error = %e, "could not settle a claim; its slot frees after 15 minutes");
+            }
+        });
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        // hyper may stop polling once it has a known length's last byte.
+        let whole = self.expected.is_some_and(|n| self.sent >= n);
+        self.finish(whole);
+    }
+}
+
+/// The body stream of a claim, counting what it hands over.
+struct Counted {
+    inner: ByteStream,
+    transfer: Transfer,
+}
+
+impl Stream for Counted {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = ready!(self.inner.poll_next_unpin(cx));
+        match &item {
+            Some(Ok(chunk)) => self.transfer.sent += chunk.len() as u64,
+            Some(Err(_)) => self.transfer.finish(false),
+            None => {
+                let whole = self.transfer.expected.is_none_or(|n| self.transfer.sent >= n);
+                self.transfer.finish(whole);
+            }
+        }
+        Poll::Ready(item)
+    }
+}

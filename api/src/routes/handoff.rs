@@ -1,0 +1,187 @@
+//! Handoff, owner side (SPEC §7): issue a claim URL for any lease, list, show with the
+//! claim log, revoke.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use leasehold_core::handoff::{self, NewHandoff};
+use leasehold_core::time::rfc3339;
+use leasehold_core::{ids, tokens};
+use leasehold_entities::{handoff as handoff_row, lease};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::leases::serving_lease;
+use crate::error::ApiError;
+use crate::extract::{AccountAuth, ApiJson, ApiQuery, LeaseIdPath};
+use crate::idempotency::{self, Start};
+use crate::state::AppState;
+
+/// `/api/handoff/{lease_id}`, `/api/handoffs…`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/handoff/{lease_id}", post(issue))
+        .route("/api/handoffs", get(list))
+        .route("/api/handoffs/{id}", get(show).delete(revoke))
+}
+
+fn handoff_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "handoff_not_found", "no such handoff")
+}
+
+/// The public JSON of a handoff (never its token).
+pub fn handoff_json(h: &handoff_row::Model) -> Value {
+    json!({
+        "handoff_id": h.id,
+        "lease_id": h.lease_id,
+        "max_claims": h.max_claims,
+        "claims_completed": h.claims_completed,
+        "claims_in_flight": h.claims_in_flight,
+        "delete_on_claim": h.delete_on_claim,
+        "created_at": rfc3339(h.created_at),
+        "expires_at": rfc3339(h.expires_at),
+        "revoked_at": h.revoked_at.map(rfc3339),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    max_claims: Option<u64>,
+    delete_on_claim: Option<bool>,
+    ttl_seconds: Option<u64>,
+}
+
+fn issued_json(state: &AppState, h: &handoff_row::Model, lease: &lease::Model, token: &str) -> Value {
+    json!({
+        "status": "ok",
+        "handoff_id": h.id,
+        "handoff_token": token,
+        "claim_url": state.url(&format!("/api/claim/{token}")),
+        "lease_id": lease.id,
+        "variant": lease.variant,
+        "max_claims": h.max_claims,
+        "delete_on_claim": h.delete_on_claim,
+        "created_at": rfc3339(h.created_at),
+        "expires_at": rfc3339(h.expires_at),
+        "lease_expires_at": rfc3339(lease.expires_at),
+    })
+}
+
+async fn issue(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> Result<Response, ApiError> {
+    let owner = auth.owner();
+    let lease = serving_lease(&state, &owner, &id).await?;
+    let most = state.config.limits.handoff_max_claims;
+    let max_claims = body.max_claims.unwrap_or(1);
+    if max_claims == 0 || max_claims > most {
+        return Err(ApiError::bad_request(format!("max_claims must be between 1 and {most}")));
+    }
+    if body.ttl_seconds == Some(0) {
+        return Err(ApiError::bad_request("ttl_seconds must be at least 1"));
+    }
+    let now = state.now();
+    let expires_at = match body.ttl_seconds {
+        Some(ttl) => {
+            now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX).saturating_mul(1000)).min(lease.expires_at)
+        }
+        None => lease.expires_at,
+    };
+    let delete_on_claim = body.delete_on_claim.unwrap_or(false);
+    let scope = format!("{}:{}|POST /api/handoff/{}", owner.kind, owner.id, lease.id);
+    let ttl = body.ttl_seconds.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    let parts = [max_claims.to_string(), delete_on_claim.to_string(), ttl];
+    let claim = match idempotency::start(&state, &headers, &scope, &parts.each_ref().map(String::as_str)).await? {
+        Start::Respond(replay) => return Ok(replay),
+        Start::Proceed(claim) => claim,
+    };
+    let token = tokens::random_hex32();
+    let new = NewHandoff {
+        lease_id: lease.id.clone(),
+        owner,
+        token_hash: tokens::sha256_hex(token.as_bytes()),
+        max_claims: i64::try_from(max_claims).unwrap_or(i64::MAX),
+        delete_on_claim,
+        expires_at,
+    };
+    // The replayable response carries the token: sealed.
+    let render =
+        |h: &handoff_row::Model| idempotency::seal(&state, &issued_json(&state, h, &lease, &token).to_string());
+    let idem = claim.as_deref().map(|c| (c, &render as &handoff::RenderIssued<'_>));
+    let issued = match handoff::issue(&state.db, new, idem, now).await {
+        Ok(h) => h,
+        Err(e) => {
+            idempotency::release(&state, claim.as_deref()).await;
+            return Err(e.into());
+        }
+    };
+    tracing::info!(lease.id = %lease.id, handoff.id = %issued.id, max_claims, "handoff issued");
+    let body = issued_json(&state, &issued, &lease, &token);
+    Ok((StatusCode::CREATED, super::leases::lease_headers(&lease), Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    lease_id: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(id) = &q.lease_id
+        && !ids::is_valid("lse", id)
+    {
+        return Err(ApiError::bad_request("lease_id must be a lease id (lse_…)"));
+    }
+    let rows = handoff::list_owned(&state.db, &auth.owner(), q.lease_id.as_deref()).await?;
+    Ok(Json(json!({ "status": "ok", "items": rows.iter().map(handoff_json).collect::<Vec<_>>() })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(handoff_not_found)?;
+    let claims: Vec<Value> = handoff::claims(&state.db, &h.id)
+        .await?
+        .iter()
+        .map(|c| {
+            json!({
+                "at": rfc3339(c.started_at),
+                "finished_at": c.finished_at.map(rfc3339),
+                "outcome": c.state,
+                "bytes_sent": c.bytes_sent,
+                "user_agent": c.user_agent,
+            })
+        })
+        .collect();
+    let mut body = handoff_json(&h);
+    body["status"] = "ok".into();
+    body["claims"] = claims.into();
+    Ok(Json(body))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(handoff_not_found)?;
+    let h = handoff::revoke(&state.db, &h.id, state.now()).await?.ok_or_else(handoff_not_found)?;
+    Ok(Json(json!({
+        "status": "ok",
+        "handoff_id": h.id,
+        "revoked_at": h.revoked_at.map(rfc3339),
+        "claims_completed": h.claims_completed,
+    })))
+}

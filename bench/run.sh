@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs, started
 # here on a free port with static keys and a fresh data dir). Figures go to stdout.
-#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint]   (default: all)
-# Storage (issue 2), expiry (issue 3), mailbox (issue 4) and checkpoint (issue 5).
+#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff]  (default: all)
+# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5) and handoff (6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 shift || true
-WHICH=${*:-storage expiry mailbox checkpoint}
+WHICH=${*:-storage expiry mailbox checkpoint handoff}
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
@@ -42,4 +42,10 @@ fi
 if wants checkpoint; then
   ./target/release/leasehold-bench checkpoint --concurrency 16 --seconds 2 --rounds 10
   ./target/release/leasehold-bench checkpoint --concurrency 16 --seconds 2 --rounds 10 $S3
+fi
+if wants handoff; then
+  ./target/release/leasehold-bench handoff-large --size-mib "$SIZE_MIB"
+  ./target/release/leasehold-bench handoff-large --size-mib "$SIZE_MIB" $S3
+  ./target/release/leasehold-bench handoff-rate --concurrency 64 --seconds 10
+  ./target/release/leasehold-bench handoff-rate --concurrency 64 --seconds 10 $S3
 fi

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod expiry;
+mod handoff;
 mod load;
 mod mailbox;
 mod server;
@@ -109,6 +110,32 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         rounds: u32,
     },
+    /// Claim of one large Storage file through a handoff vs. a direct read from the same
+    /// store; API process RSS growth.
+    HandoffLarge {
+        #[command(flatten)]
+        target: Target,
+        /// File size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        /// Rounds of one claim and one direct read, alternating; the best of each.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+    },
+    /// Claims per second of a small file (max_claims 10,000 per handoff) at a concurrency.
+    HandoffRate {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrent claimers.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of claiming.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// File size in bytes.
+        #[arg(long, default_value_t = 4096)]
+        size: u64,
+    },
 }
 
 #[tokio::main]
@@ -116,6 +143,10 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Storage { target, size_mib, rounds } => storage::run(&target, size_mib, rounds).await,
         Command::Expiry { target, leases, window_seconds } => expiry::run(&target, leases, window_seconds).await,
+        Command::HandoffLarge { target, size_mib, rounds } => handoff::large(&target, size_mib, rounds).await,
+        Command::HandoffRate { target, concurrency, seconds, size } => {
+            handoff::rate(&target, concurrency, seconds, size).await
+        }
         Command::Checkpoint { target, concurrency, seconds, size, rounds } => {
             checkpoint::run(&target, concurrency, seconds, size, rounds).await
         }

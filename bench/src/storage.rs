@@ -15,7 +15,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// A stream of `size` bytes made of one repeated pseudo-random 1 MiB chunk (cheap to
 /// produce, so the client is not the bottleneck).
-fn payload(size: u64) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+pub fn payload(size: u64) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let chunk: Bytes = (0..MIB)
         .map(|_| {
@@ -32,7 +32,7 @@ fn payload(size: u64) -> impl futures_util::Stream<Item = Result<Bytes, std::io:
     futures_util::stream::iter((0..full).map(move |_| Ok(chunk.clone())).chain((rest > 0).then_some(Ok(tail))))
 }
 
-fn mib_s(bytes: u64, secs: f64) -> f64 {
+pub fn mib_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / MIB as f64 / secs
 }
 
@@ -124,7 +124,7 @@ async fn delete(client: &reqwest::Client, server: &Server, key: &str, lease: &st
     Ok(())
 }
 
-async fn upload(client: &reqwest::Client, server: &Server, key: &str, size: u64) -> anyhow::Result<String> {
+pub async fn upload(client: &reqwest::Client, server: &Server, key: &str, size: u64) -> anyhow::Result<String> {
     let res = client
         .post(format!("{}/api/store", server.base))
         .bearer_auth(key)

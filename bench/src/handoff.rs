@@ -1,0 +1,146 @@
+//! Handoff benchmarks: claiming a large Storage file through the API next to reading it
+//! straight from the same blob store (with the API's RSS), and claims per second of a
+//! small file at a concurrency.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use leasehold_core::blob::{BlobStore, ByteStream};
+
+use crate::Target;
+use crate::load::{Phase, hammer};
+use crate::server::Server;
+use crate::storage::{mib_s, payload, upload};
+
+const MIB: u64 = 1024 * 1024;
+
+async fn issue(
+    client: &reqwest::Client,
+    server: &Server,
+    key: &str,
+    lease: &str,
+    max_claims: u64,
+) -> anyhow::Result<String> {
+    let res = client
+        .post(format!("{}/api/handoff/{lease}", server.base))
+        .bearer_auth(key)
+        .json(&serde_json::json!({ "max_claims": max_claims }))
+        .send()
+        .await?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await?;
+    anyhow::ensure!(status == 201, "handoff failed: {status} {body}");
+    Ok(format!("{}/api/claim/{}", server.base, body["handoff_token"].as_str().context("token")?))
+}
+
+async fn drain(
+    mut stream: impl futures_util::Stream<Item = Result<bytes::Bytes, impl std::error::Error + Send + Sync + 'static>>
+    + Unpin,
+) -> anyhow::Result<u64> {
+    let mut got = 0u64;
+    while let Some(chunk) = stream.next().await {
+        got += chunk?.len() as u64;
+    }
+    Ok(got)
+}
+
+/// One large claim per round against one direct read per round, alternating; best of each.
+pub async fn large(target: &Target, size_mib: u64, rounds: u32) -> anyhow::Result<()> {
+    let size = size_mib * MIB;
+    let server = Server::start(target).await?;
+    let key = server.api_key().await?;
+    let client = reqwest::Client::new();
+    let store = BlobStore::open(&server.blob).await?;
+    let lease = upload(&client, &server, &key, size).await?;
+    let url = issue(&client, &server, &key, &lease, u64::from(rounds) + 1).await?;
+    store.put_stream("bench/direct", Box::pin(payload(size)) as ByteStream).await?;
+    // Warm up: one claim, one direct read.
+    anyhow::ensure!(drain(client.get(&url).send().await?.error_for_status()?.bytes_stream()).await? == size);
+    anyhow::ensure!(drain(store.get("bench/direct", None).await?).await? == size);
+    let (rss_before, _) = server.rss()?;
+    let (mut claim_best, mut direct_best, mut peak) = (f64::MAX, f64::MAX, 0u64);
+    for _ in 0..rounds {
+        server.reset_peak()?;
+        let started = Instant::now();
+        let got = drain(client.get(&url).send().await?.error_for_status()?.bytes_stream()).await?;
+        claim_best = claim_best.min(started.elapsed().as_secs_f64());
+        peak = peak.max(server.rss()?.1);
+        anyhow::ensure!(got == size, "claimed {got} of {size} bytes");
+        let started = Instant::now();
+        let got = drain(store.get("bench/direct", None).await?).await?;
+        direct_best = direct_best.min(started.elapsed().as_secs_f64());
+        anyhow::ensure!(got == size, "read {got} of {size} bytes");
+    }
+    store.delete_prefix("bench/").await?;
+    let shape = if target.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    let (claim, direct) = (mib_s(size, claim_best), mib_s(size, direct_best));
+    println!(
+        "handoff claim benchmark: {size_mib} MiB Storage file, blob store {:?}, metadata {shape}, best of {rounds}",
+        target.backend
+    );
+    println!(
+        "claim through the API: {claim:.1} MiB/s; direct read from the store: {direct:.1} MiB/s; ratio {:.0}% (target >= 80%)",
+        100.0 * claim / direct
+    );
+    println!(
+        "API RSS: {:.1} MiB before; peak growth {:.1} MiB during a claim (limit 64 MiB)",
+        rss_before as f64 / MIB as f64,
+        peak.saturating_sub(rss_before) as f64 / MIB as f64
+    );
+    Ok(())
+}
+
+/// Claims of a small file at a concurrency; handoffs of `max_claims` 10,000 are used in
+/// turn, exactly 10,000 calls each, so no call is refused.
+pub async fn rate(target: &Target, concurrency: usize, seconds: f64, size: u64) -> anyhow::Result<()> {
+    const PER_HANDOFF: u64 = 10_000;
+    let server = Server::start(target).await?;
+    let key = server.api_key().await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build()?;
+    let store = BlobStore::open(&server.blob).await?;
+    let lease = upload(&client, &server, &key, size).await?;
+    let mut urls = Vec::new();
+    for _ in 0..40 {
+        urls.push(issue(&client, &server, &key, &lease, PER_HANDOFF).await?);
+    }
+    let urls = std::sync::Arc::new(urls);
+    let claims = {
+        let (client, urls) = (client.clone(), urls.clone());
+        hammer(concurrency, seconds, move |_, n| {
+            let url = urls.get(usize::try_from(n / PER_HANDOFF).unwrap_or(usize::MAX)).cloned();
+            let client = client.clone();
+            async move {
+                let url = url.context("ran out of handoffs; lower --seconds")?;
+                let res = client.get(&url).send().await?;
+                anyhow::ensure!(res.status() == 200, "claim failed: {}", res.status());
+                anyhow::ensure!(res.bytes().await?.len() as u64 == size, "short claim");
+                Ok(())
+            }
+        })
+        .await?
+    };
+    store.put_stream("bench/small", Box::pin(payload(size)) as ByteStream).await?;
+    let reads: Phase = {
+        let store = store.clone();
+        hammer(concurrency, seconds, move |_, _| {
+            let store = store.clone();
+            async move {
+                anyhow::ensure!(drain(store.get("bench/small", None).await?).await? == size, "short read");
+                Ok(())
+            }
+        })
+        .await?
+    };
+    store.delete_prefix("bench/").await?;
+    let shape = if target.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "handoff claim rate: {size}-byte Storage file, max_claims {PER_HANDOFF}, concurrency {concurrency}, {seconds} s; blob store {:?}, metadata {shape}",
+        target.backend
+    );
+    println!("{:<28} {:>10} {:>10} {:>10}", "", "ops/s", "p50 ms", "p99 ms");
+    for (name, p) in [("claims through the API", &claims), ("raw blob-store reads", &reads)] {
+        println!("{name:<28} {:>10.0} {:>10.2} {:>10.2}", p.rate(), p.pct(0.5), p.pct(0.99));
+    }
+    Ok(())
+}

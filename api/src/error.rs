@@ -2,7 +2,7 @@
 //! causes once, and never puts internals in a body.
 
 use axum::Json;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::BlobError;
@@ -63,6 +63,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "not found")
     }
 
+    /// `404 handoff_not_found`: an unknown token or id, or another owner's handoff.
+    pub fn handoff_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "handoff_not_found", "no such handoff")
+    }
+
     /// `410 lease_expired` or `410 lease_deleted`.
     pub fn gone(gone: Gone) -> Self {
         match gone {
@@ -94,6 +99,13 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
+}
+
+/// Sets a response header from text that must be a valid header value (a value that is
+/// not is an internal error: it came from our own data).
+pub fn put_header(headers: &mut HeaderMap, name: HeaderName, value: String) -> Result<(), ApiError> {
+    headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
+    Ok(())
 }
 
 impl IntoResponse for ApiError {

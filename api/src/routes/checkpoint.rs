@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::leases::{delete_lease, lease_headers};
 use super::mailbox::WEBHOOK_SECRET_CONTEXT;
-use crate::error::ApiError;
+use crate::error::{ApiError, put_header};
 use crate::extract::{AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited};
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
@@ -293,19 +293,15 @@ fn none_match(headers: &HeaderMap, version: i64) -> bool {
         .any(|t| t.trim() == "*" || parse_tag(t) == Some(version))
 }
 
-/// The headers of a version's body.
-fn version_headers(lease: &lease::Model, v: &checkpoint_version::Model) -> Result<HeaderMap, ApiError> {
-    let mut headers = lease_headers(lease);
-    let mut put = |name: HeaderName, value: String| -> Result<(), ApiError> {
-        headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
-        Ok(())
-    };
-    put(HeaderName::from_static("x-checkpoint-version"), v.version.to_string())?;
-    put(HeaderName::from_static("x-workflow-id"), lease.workflow_id.clone().unwrap_or_default())?;
-    put(header::ETAG, format!("\"{}\"", v.version))?;
-    put(header::LAST_MODIFIED, http_date(v.created_at))?;
-    put(header::CONTENT_TYPE, v.content_type.clone())?;
-    Ok(headers)
+/// The headers of a version's body (also sent by a Checkpoint claim).
+pub fn version_headers(lease: &lease::Model, v: &checkpoint_version::Model) -> Result<HeaderMap, ApiError> {
+    let mut h = lease_headers(lease);
+    put_header(&mut h, HeaderName::from_static("x-checkpoint-version"), v.version.to_string())?;
+    put_header(&mut h, HeaderName::from_static("x-workflow-id"), lease.workflow_id.clone().unwrap_or_default())?;
+    put_header(&mut h, header::ETAG, format!("\"{}\"", v.version))?;
+    put_header(&mut h, header::LAST_MODIFIED, http_date(v.created_at))?;
+    put_header(&mut h, header::CONTENT_TYPE, v.content_type.clone())?;
+    Ok(h)
 }
 
 /// A version's body, streamed from the blob store.

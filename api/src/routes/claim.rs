@@ -24,8 +24,9 @@ use leasehold_entities::{handoff as handoff_row, lease, storage_object};
 use sea_orm::EntityTrait;
 use serde_json::json;
 
+use super::checkpoint::version_headers;
 use super::store::content_disposition;
-use crate::error::ApiError;
+use crate::error::{ApiError, put_header};
 use crate::state::AppState;
 
 /// `/api/claim/{token}`.
@@ -73,7 +74,7 @@ async fn claim(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "handoff_not_found", "no such handoff");
+    let not_found = ApiError::handoff_not_found;
     let h = handoff::find_by_token(&state.db, &token).await?.ok_or_else(not_found)?;
     let now = state.now();
     let lease = lease::Entity::find_by_id(&h.lease_id).one(&state.db).await?.ok_or_else(not_found)?;
@@ -127,20 +128,16 @@ fn common_headers(h: &handoff_row::Model, lease: &lease::Model, remaining: i64, 
 
 /// Headers and source of the lease's content.
 async fn prepare(state: &AppState, lease: &lease::Model) -> Result<Content, ApiError> {
-    let mut headers = HeaderMap::new();
-    let mut put = |name: HeaderName, value: String| -> Result<(), ApiError> {
-        headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
-        Ok(())
-    };
     match lease.variant.as_str() {
         variant::STORAGE => {
             let object = storage_object::Entity::find_by_id(&lease.id)
                 .one(&state.db)
                 .await?
                 .ok_or_else(|| ApiError::internal(&"storage lease without object"))?;
-            put(header::CONTENT_TYPE, object.content_type.clone())?;
-            put(header::CONTENT_DISPOSITION, content_disposition(&object.file_name))?;
-            put(header::CONTENT_LENGTH, object.size_bytes.to_string())?;
+            let mut headers = HeaderMap::new();
+            put_header(&mut headers, header::CONTENT_TYPE, object.content_type.clone())?;
+            put_header(&mut headers, header::CONTENT_DISPOSITION, content_disposition(&object.file_name))?;
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.size_bytes));
             let length = u64::try_from(object.size_bytes).ok();
             Ok(Content { headers, length, source: Source::Blob(object.blob_key) })
         }
@@ -149,16 +146,14 @@ async fn prepare(state: &AppState, lease: &lease::Model) -> Result<Content, ApiE
             let v = checkpoint::version(&state.db, &lease.id, number)
                 .await?
                 .ok_or_else(|| ApiError::internal(&"current version missing"))?;
-            put(header::CONTENT_TYPE, v.content_type.clone())?;
-            put(header::CONTENT_LENGTH, v.size_bytes.to_string())?;
-            put(HeaderName::from_static("x-checkpoint-version"), v.version.to_string())?;
-            put(HeaderName::from_static("x-workflow-id"), lease.workflow_id.clone().unwrap_or_default())?;
-            put(header::ETAG, format!("\"{}\"", v.version))?;
+            let mut headers = version_headers(lease, &v)?;
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(v.size_bytes));
             let length = u64::try_from(v.size_bytes).ok();
             Ok(Content { headers, length, source: Source::Blob(v.blob_key) })
         }
         _ => {
-            put(header::CONTENT_TYPE, "application/json".into())?;
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let source = Source::Mailbox { lease_id: lease.id.clone(), last_seq: lease.next_seq - 1 };
             Ok(Content { headers, length: None, source })
         }

@@ -27,10 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/handoffs/{id}", get(show).delete(revoke))
 }
 
-fn handoff_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "handoff_not_found", "no such handoff")
-}
-
 /// The public JSON of a handoff (never its token).
 pub fn handoff_json(h: &handoff_row::Model) -> Value {
     json!({
@@ -151,7 +147,7 @@ async fn show(
     auth: AccountAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(handoff_not_found)?;
+    let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::handoff_not_found)?;
     let claims: Vec<Value> = handoff::claims(&state.db, &h.id)
         .await?
         .iter()
@@ -176,8 +172,8 @@ async fn revoke(
     auth: AccountAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(handoff_not_found)?;
-    let h = handoff::revoke(&state.db, &h.id, state.now()).await?.ok_or_else(handoff_not_found)?;
+    let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::handoff_not_found)?;
+    let h = handoff::revoke(&state.db, &h.id, state.now()).await?.ok_or_else(ApiError::handoff_not_found)?;
     Ok(Json(json!({
         "status": "ok",
         "handoff_id": h.id,

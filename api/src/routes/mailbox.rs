@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::leases::{delete_variant, lease_headers, serving_lease};
-use crate::error::ApiError;
+use crate::error::{ApiError, put_header};
 use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, required_u64};
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
@@ -263,19 +263,15 @@ async fn fetch(
         Err(BlobError::NotFound) => return Err(ApiError::not_found()),
         Err(e) => return Err(e.into()),
     };
-    let mut headers = lease_headers(&lease);
-    let mut put = |name: HeaderName, value: String| -> Result<(), ApiError> {
-        headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ApiError::internal(&e))?);
-        Ok(())
-    };
-    put(header::CONTENT_TYPE, message.content_type.clone())?;
-    put(header::CONTENT_LENGTH, message.size_bytes.to_string())?;
-    put(header::ETAG, format!("\"{}\"", message.sha256))?;
-    put(HeaderName::from_static("x-message-id"), message.id.clone())?;
-    put(HeaderName::from_static("x-message-seq"), message.seq.to_string())?;
-    put(HeaderName::from_static("x-received-at"), rfc3339(message.received_at))?;
+    let mut h = lease_headers(&lease);
+    put_header(&mut h, header::CONTENT_TYPE, message.content_type.clone())?;
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(message.size_bytes));
+    put_header(&mut h, header::ETAG, format!("\"{}\"", message.sha256))?;
+    put_header(&mut h, HeaderName::from_static("x-message-id"), message.id.clone())?;
+    h.insert(HeaderName::from_static("x-message-seq"), HeaderValue::from(message.seq));
+    put_header(&mut h, HeaderName::from_static("x-received-at"), rfc3339(message.received_at))?;
     state.metrics.bytes_out.inc_by(u64::try_from(message.size_bytes).unwrap_or(0));
-    Ok((headers, Body::from_stream(stream)).into_response())
+    Ok((h, Body::from_stream(stream)).into_response())
 }
 
 async fn remove_message(

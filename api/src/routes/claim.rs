@@ -105,7 +105,7 @@ async fn claim(
             return Err(e);
         }
     };
-    let body = Body::from_stream(Counted { inner: stream, transfer });
+    let body = Body::from_stream(Counted::new(stream, transfer));
     Ok((common_headers(&h, &lease, remaining, content.headers), body).into_response())
 }
 
@@ -239,7 +239,7 @@ fn preview(h: &handoff_row::Model, lease: &lease::Model, now: i64) -> Response {
     (common_headers(h, lease, remaining, HeaderMap::new()), Html(page)).into_response()
 }
 
-/// A transfer holding a slot: counted when the whole body was handed over, given back
+/// A transfer holding a slot: counted when the whole body is handed over, given back
 /// otherwise (dropped early, or failed); a heartbeat shows it alive meanwhile.
 struct Transfer {
     state: AppState,
@@ -274,15 +274,17 @@ impl Transfer {
         }
     }
 
-    fn finish(&mut self, whole: bool) {
+    /// Settles the slot once: the future counts the claim (`whole`) or gives the slot back;
+    /// `None` if it was settled already.
+    fn settle(&mut self, whole: bool) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         if std::mem::replace(&mut self.done, true) {
-            return;
+            return None;
         }
         self.heartbeat.abort();
         let (state, claim_id, handoff_id) = (self.state.clone(), self.claim_id.clone(), self.handoff_id.clone());
         let bytes = i64::try_from(self.sent).unwrap_or(i64::MAX);
         state.metrics.bytes_out.inc_by(self.sent);
-        tokio::spawn(async move {
+        Some(Box::pin(async move {
             let now = state.now();
             let result = if whole {
                 handoff::complete(&state.db, &claim_id, &handoff_id, bytes, now).await.map(|done| {
@@ -297,37 +299,92 @@ impl Transfer {
             if let Err(e) = result {
                 tracing::error!(handoff.id = %handoff_id, error = %e, "could not settle a claim; its slot frees after 15 minutes");
             }
-        });
+        }))
     }
 }
 
 impl Drop for Transfer {
     fn drop(&mut self) {
-        // hyper may stop polling once it has a known length's last byte.
-        let whole = self.expected.is_some_and(|n| self.sent >= n);
-        self.finish(whole);
+        // A body dropped before its end: the transfer broke.
+        if let Some(settle) = self.settle(false) {
+            tokio::spawn(settle);
+        }
     }
 }
 
-/// The body stream of a claim, counting what it hands over.
+/// The body stream of a claim, counting what it hands over. The claim is counted (and
+/// committed) before the body's last piece is handed over — the final chunk of a body of
+/// known length, or the end of a chunked one — so a claimer that has the whole body also
+/// sees its claim counted.
 struct Counted {
     inner: ByteStream,
     transfer: Transfer,
+    /// The count being committed, and the chunk held back until it is.
+    settling: Option<(futures_util::future::BoxFuture<'static, ()>, Option<Bytes>)>,
+    ended: bool,
+}
+
+impl Counted {
+    fn new(inner: ByteStream, transfer: Transfer) -> Self {
+        Self { inner, transfer, settling: None, ended: false }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // The client went away while the count was committing: let the commit finish.
+        if let Some((settle, _)) = self.settling.take() {
+            tokio::spawn(settle);
+        }
+    }
 }
 
 impl Stream for Counted {
     type Item = io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let item = ready!(self.inner.poll_next_unpin(cx));
-        match &item {
-            Some(Ok(chunk)) => self.transfer.sent += chunk.len() as u64,
-            Some(Err(_)) => self.transfer.finish(false),
+        let this = &mut *self;
+        if let Some((settle, held)) = this.settling.as_mut() {
+            ready!(settle.as_mut().poll(cx));
+            let held = held.take();
+            this.settling = None;
+            return Poll::Ready(held.map(Ok));
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let item = ready!(this.inner.poll_next_unpin(cx));
+        let expected = this.transfer.expected;
+        match item {
+            Some(Ok(chunk)) => {
+                this.transfer.sent += chunk.len() as u64;
+                if expected.is_some_and(|n| this.transfer.sent >= n) {
+                    this.ended = true;
+                    if let Some(settle) = this.transfer.settle(true) {
+                        this.settling = Some((settle, Some(chunk)));
+                        return self.poll_next(cx);
+                    }
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Some(Err(e)) => {
+                this.ended = true;
+                if let Some(settle) = this.transfer.settle(false) {
+                    tokio::spawn(settle);
+                }
+                Poll::Ready(Some(Err(e)))
+            }
             None => {
-                let whole = self.transfer.expected.is_none_or(|n| self.transfer.sent >= n);
-                self.transfer.finish(whole);
+                this.ended = true;
+                let whole = expected.is_none_or(|n| this.transfer.sent >= n);
+                match this.transfer.settle(whole) {
+                    Some(settle) => {
+                        this.settling = Some((settle, None));
+                        self.poll_next(cx)
+                    }
+                    None => Poll::Ready(None),
+                }
             }
         }
-        Poll::Ready(item)
     }
 }

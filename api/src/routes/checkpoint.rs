@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use super::leases::{delete_lease, lease_headers};
 use super::mailbox::WEBHOOK_SECRET_CONTEXT;
 use crate::error::{ApiError, put_header};
-use crate::extract::{AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited};
+use crate::extract::{
+    AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited, to_i64,
+};
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
 use crate::webhook_headers;
@@ -60,10 +62,6 @@ impl FromRequestParts<AppState> for WorkflowPath {
         };
         if checkpoint::valid_workflow_id(&id) { Ok(Self(id)) } else { Err(invalid_workflow_id()) }
     }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A body that may become a version: within the cap, parsing when its type is JSON.

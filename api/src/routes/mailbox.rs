@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::{ApiError, put_header};
-use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, required_u64};
+use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, required_u64, to_i64};
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
 use crate::webhook_headers;
@@ -74,10 +74,6 @@ fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
         return Err(ApiError::invalid_header("X-Max-Messages", format!("must be between 1 and {MAX_MESSAGES_LIMIT}")));
     }
     Ok(Shape { capacity, duration, max_message_bytes, max_messages })
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The drop URL of a token.

@@ -50,6 +50,8 @@ pub struct AppState {
     pub drop_tokens: Arc<TokenCache>,
     /// Cancelled when the server starts shutting down: long polls and event streams end.
     pub shutting_down: CancellationToken,
+    /// The embedded worker's webhook client.
+    pub webhooks: leasehold_worker::delivery::Sender,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new(config.worker.embedded));
         let secrets = SecretBox::from_config(&config)?;
         let wake = Wake::start(&db, &config.database_url).await?;
+        let webhooks = leasehold_worker::delivery::Sender::new(&config.webhook)?;
         let l = &config.limits;
         let drop_limits = Arc::new(DropLimits {
             per_ip: Limiter::new(Rate { per_second: l.drop_rate_per_ip, burst: l.drop_burst_per_ip }),
@@ -79,6 +82,7 @@ impl AppState {
             drops: Committer::start(db.clone()),
             drop_tokens: Arc::new(TokenCache::new(DROP_TOKEN_TTL_MS)),
             shutting_down: CancellationToken::new(),
+            webhooks,
         })
     }
 
@@ -91,7 +95,14 @@ impl AppState {
             clock: self.clock.clone(),
             config: self.config.clone(),
             metrics,
+            secrets: self.secrets.clone(),
+            webhooks: self.webhooks.clone(),
         })
+    }
+
+    /// Which addresses webhook URLs may point at.
+    pub fn webhook_policy(&self) -> leasehold_core::webhook::AddressPolicy {
+        leasehold_core::webhook::AddressPolicy::from_config(&self.config.webhook)
     }
 
     /// Current time in unix milliseconds.

@@ -1,14 +1,20 @@
-//! `X-Webhook-Url` / `X-Webhook-Secret` at lease creation (SPEC §8): validated here and
-//! stored (the secret sealed) for the worker that delivers events.
+//! `X-Webhook-Url`, `X-Webhook-Secret` and `X-Expiry-Warning-Seconds` at lease creation
+//! (SPEC §8): validated here, the URL through the SSRF guard, before anything is charged
+//! or stored; the secret is sealed for the worker that delivers events.
 
 use axum::http::{HeaderMap, StatusCode};
-use base64::Engine;
+use leasehold_core::secretbox::SecretBox;
+use leasehold_core::webhook::{self, AddressPolicy, Hook};
 
 use crate::error::ApiError;
 use crate::extract::header_text;
 
-/// Longest accepted webhook URL.
-pub const MAX_URL_LEN: usize = 2048;
+/// Context under which webhook secrets are sealed (the worker opens them under it).
+pub const SECRET_CONTEXT: &str = "webhook-secret";
+
+const URL: &str = "X-Webhook-Url";
+const SECRET: &str = "X-Webhook-Secret";
+const WARNING: &str = "X-Expiry-Warning-Seconds";
 
 /// A lease's webhook settings, as requested.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,53 +25,97 @@ pub struct Webhook {
     pub secret: Option<String>,
     /// True when the server minted the secret (it is then returned once).
     pub minted: bool,
+    /// Seconds before expiry at which `lease.expiring` is sent.
+    pub expiry_warning_seconds: Option<u64>,
 }
 
-/// `whsec_<base64 of 32 random bytes>`.
-pub fn mint_secret() -> String {
-    let raw = hex::decode(leasehold_core::tokens::random_hex32()).unwrap_or_default();
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw))
+impl Webhook {
+    /// The settings to store, the secret sealed.
+    pub fn hook(&self, secrets: &SecretBox) -> Hook {
+        Hook {
+            url: self.url.clone(),
+            secret_sealed: self.secret.as_deref().map(|s| secrets.seal(SECRET_CONTEXT, s)),
+            expiry_warning_seconds: self.expiry_warning_seconds.map(|w| i64::try_from(w).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// The secret to show in the creation response: only one the server minted.
+    pub fn shown_secret(&self) -> Option<&str> {
+        self.secret.as_deref().filter(|_| self.minted)
+    }
+
+    /// What identifies these settings in an `Idempotency-Key` fingerprint (the secret by
+    /// its hash).
+    pub fn fingerprint(&self) -> String {
+        let secret = self.secret.as_deref().map(|s| leasehold_core::tokens::sha256_hex(s.as_bytes()));
+        format!(
+            "{}|{}|{}",
+            self.url.as_deref().unwrap_or(""),
+            secret.as_deref().unwrap_or(""),
+            self.expiry_warning_seconds.map(|w| w.to_string()).unwrap_or_default()
+        )
+    }
 }
 
-/// Reads and validates both headers. A secret without a URL is refused; a URL without a
-/// secret gets a minted one.
-pub fn read(headers: &HeaderMap) -> Result<Webhook, ApiError> {
-    const URL: &str = "X-Webhook-Url";
-    const SECRET: &str = "X-Webhook-Secret";
+/// Reads and validates the headers of a lease of `duration_seconds`. A secret or warning
+/// without a URL is refused; a URL without a secret gets a minted one; the URL's host
+/// must resolve to addresses the policy permits.
+pub async fn read(headers: &HeaderMap, policy: &AddressPolicy, duration_seconds: u64) -> Result<Webhook, ApiError> {
+    let webhook = parse(headers, duration_seconds)?;
+    if let Some(url) = &webhook.url {
+        let parsed = webhook::parse_url(url).map_err(forbidden)?;
+        webhook::resolve_checked(policy, &parsed).await.map_err(forbidden)?;
+    }
+    Ok(webhook)
+}
+
+fn forbidden(why: webhook::UrlRefusal) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "webhook_url_forbidden", format!("X-Webhook-Url {why}"))
+}
+
+/// The header checks that need no network.
+fn parse(headers: &HeaderMap, duration_seconds: u64) -> Result<Webhook, ApiError> {
     let url = header_text(headers, URL)?.filter(|u| !u.is_empty());
     let secret = header_text(headers, SECRET)?.filter(|s| !s.is_empty());
+    let warning = match header_text(headers, WARNING)?.filter(|w| !w.is_empty()) {
+        None => None,
+        Some(w) => match w.parse::<u64>() {
+            Ok(n) if n >= 1 && n < duration_seconds => Some(n),
+            _ => {
+                return Err(ApiError::invalid_header(
+                    WARNING,
+                    format!("must be a whole number of seconds from 1 to below the duration ({duration_seconds})"),
+                ));
+            }
+        },
+    };
     let Some(url) = url else {
         if secret.is_some() {
             return Err(ApiError::invalid_header(SECRET, "needs X-Webhook-Url"));
         }
+        if warning.is_some() {
+            return Err(ApiError::invalid_header(WARNING, "needs X-Webhook-Url"));
+        }
         return Ok(Webhook::default());
     };
-    check_url(url)?;
-    if let Some(s) = secret
-        && (s.len() > 255 || !s.bytes().all(|b| (0x21..0x7f).contains(&b)))
-    {
-        return Err(ApiError::invalid_header(SECRET, "must be 1 to 255 printable ASCII characters"));
+    webhook::parse_url(url).map_err(forbidden)?;
+    if let Some(s) = secret {
+        webhook::check_secret(s).map_err(|why| ApiError::invalid_header(SECRET, why))?;
     }
     Ok(match secret {
-        Some(s) => Webhook { url: Some(url.to_owned()), secret: Some(s.to_owned()), minted: false },
-        None => Webhook { url: Some(url.to_owned()), secret: Some(mint_secret()), minted: true },
+        Some(s) => Webhook {
+            url: Some(url.to_owned()),
+            secret: Some(s.to_owned()),
+            minted: false,
+            expiry_warning_seconds: warning,
+        },
+        None => Webhook {
+            url: Some(url.to_owned()),
+            secret: Some(webhook::mint_secret()),
+            minted: true,
+            expiry_warning_seconds: warning,
+        },
     })
-}
-
-fn check_url(url: &str) -> Result<(), ApiError> {
-    let forbidden =
-        |why: &str| ApiError::new(StatusCode::BAD_REQUEST, "webhook_url_forbidden", format!("X-Webhook-Url {why}"));
-    if url.len() > MAX_URL_LEN {
-        return Err(forbidden("must be at most 2048 characters"));
-    }
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    let Some(rest) = rest else { return Err(forbidden("must be an http:// or https:// URL")) };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if host.is_empty() || host.starts_with(':') || url.bytes().any(|b| b <= 0x20 || b == 0x7f) {
-        return Err(forbidden("must name a host"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -82,24 +132,33 @@ mod tests {
 
     #[test]
     fn a_url_without_a_secret_gets_a_minted_one() {
-        let w = read(&headers(&[("x-webhook-url", "https://example.com/hook")])).expect("valid");
+        let w = parse(&headers(&[("x-webhook-url", "https://example.com/hook")]), 60).expect("valid");
         assert!(w.minted);
-        let secret = w.secret.expect("secret");
-        let raw = base64::engine::general_purpose::STANDARD.decode(&secret["whsec_".len()..]).expect("base64");
-        assert_eq!(raw.len(), 32);
-        let given = read(&headers(&[("x-webhook-url", "http://h/x"), ("x-webhook-secret", "s3cret")])).expect("ok");
-        assert_eq!((given.secret.as_deref(), given.minted), (Some("s3cret"), false));
-        assert_eq!(read(&HeaderMap::new()).expect("none"), Webhook::default());
+        assert_eq!(webhook::check_secret(w.shown_secret().expect("shown")), Ok(()));
+        let given =
+            parse(&headers(&[("x-webhook-url", "http://h/x"), ("x-webhook-secret", "s3cret")]), 60).expect("ok");
+        assert_eq!((given.secret.as_deref(), given.minted, given.shown_secret()), (Some("s3cret"), false, None));
+        assert_eq!(parse(&HeaderMap::new(), 60).expect("none"), Webhook::default());
     }
 
     #[test]
-    fn bad_urls_and_lonely_secrets_are_refused() {
+    fn bad_urls_warnings_and_lonely_secrets_are_refused() {
         let long = format!("https://example.com/{}", "a".repeat(3000));
         for bad in ["ftp://example.com", "file:///etc/passwd", "https://", "http:///x", "example.com", long.as_str()] {
-            let err = read(&headers(&[("x-webhook-url", bad)])).expect_err(bad);
+            let err = parse(&headers(&[("x-webhook-url", bad)]), 60).expect_err(bad);
             assert_eq!(err.code(), "webhook_url_forbidden", "{bad}");
         }
-        let err = read(&headers(&[("x-webhook-secret", "s")])).expect_err("secret alone");
+        let err = parse(&headers(&[("x-webhook-secret", "s")]), 60).expect_err("secret alone");
         assert_eq!(err.code(), "invalid_header");
+        let err = parse(&headers(&[("x-expiry-warning-seconds", "5")]), 60).expect_err("warning alone");
+        assert_eq!(err.code(), "invalid_header");
+        for w in ["0", "60", "-1", "soon"] {
+            let h = headers(&[("x-webhook-url", "https://example.com/"), ("x-expiry-warning-seconds", w)]);
+            assert_eq!(parse(&h, 60).expect_err(w).code(), "invalid_header", "{w}");
+        }
+        let h = headers(&[("x-webhook-url", "https://example.com/"), ("x-expiry-warning-seconds", "59")]);
+        assert_eq!(parse(&h, 60).expect("59 < 60").expiry_warning_seconds, Some(59));
+        let h = headers(&[("x-webhook-url", "https://example.com/"), ("x-webhook-secret", "whsec_%%%")]);
+        assert_eq!(parse(&h, 60).expect_err("bad whsec").code(), "invalid_header");
     }
 }

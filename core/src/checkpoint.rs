@@ -11,7 +11,6 @@ use sea_orm::{
 };
 
 use crate::accounts::{self, AccountError};
-use crate::jobs::{self, EndLease, RunAt};
 use crate::leases::{self, Gone, Owner, state, variant};
 
 /// True for 1–128 characters of `A-Z a-z 0-9 . _ -`.
@@ -72,10 +71,8 @@ pub struct NewCheckpoint {
     pub duration_seconds: i64,
     /// Price.
     pub cost_micros: i64,
-    /// Webhook receiver, if any.
-    pub webhook_url: Option<String>,
-    /// The webhook secret, sealed.
-    pub webhook_secret_sealed: Option<String>,
+    /// Webhook settings.
+    pub hook: crate::webhook::Hook,
 }
 
 /// Why a checkpoint could not be created.
@@ -148,8 +145,7 @@ async fn try_create(
     row.max_body_bytes = Set(Some(new.max_body_bytes));
     row.max_versions = Set(Some(new.max_versions));
     row.current_version = Set(Some(1));
-    row.webhook_url = Set(new.webhook_url.clone());
-    row.webhook_secret_enc = Set(new.webhook_secret_sealed.clone());
+    leases::set_hook(&mut row, &new.hook);
     let lease = match row.insert(&txn).await {
         Ok(lease) => lease,
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -159,8 +155,7 @@ async fn try_create(
         Err(e) => return Err(e.into()),
     };
     let version = first.row(&lease.id, 1, now).insert(&txn).await?;
-    let end = EndLease { lease_id: lease.id.clone() };
-    jobs::enqueue(&txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
+    leases::schedule_end(&txn, &lease, now).await?;
     if let Some((claim, render)) = idempotency {
         crate::idempotency::complete(&txn, claim, 201, &render(&lease, &version)).await?;
     }
@@ -169,9 +164,11 @@ async fn try_create(
 }
 
 /// Turns the owner's active checkpoint of this workflow into an `expired` tombstone if it
-/// is past its expiry instant; returns how many rows changed (0 or 1).
+/// is past its expiry instant, with its `lease.expired` event in the same transaction;
+/// returns how many rows changed (0 or 1).
 async fn expire_stale(db: &DatabaseConnection, owner: &Owner, workflow_id: &str, now: i64) -> Result<u64, DbErr> {
-    Ok(lease::Entity::update_many()
+    let txn = db.begin().await?;
+    let expired = lease::Entity::update_many()
         .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
         .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
         .filter(lease::Column::OwnerKind.eq(owner.kind))
@@ -179,9 +176,11 @@ async fn expire_stale(db: &DatabaseConnection, owner: &Owner, workflow_id: &str,
         .filter(lease::Column::WorkflowId.eq(workflow_id))
         .filter(lease::Column::State.eq(state::ACTIVE))
         .filter(lease::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?
-        .rows_affected)
+        .exec_with_returning(&txn)
+        .await?;
+    crate::webhook::record_expired(&txn, &expired, now).await?;
+    txn.commit().await?;
+    Ok(expired.len() as u64)
 }
 
 /// The owner's checkpoint of this workflow: the active one, else the newest tombstone

@@ -61,7 +61,17 @@ pub const KEYS: &[&str] = &[
     "TRUSTED_PROXIES",
     "SECRET_KEY",
     "LINK_PREVIEW_BOTS",
+    "WEBHOOK_ALLOW_PRIVATE",
+    "WEBHOOK_ALLOW_CIDRS",
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+    "WEBHOOK_RETRY_JITTER_PERCENT",
+    "WEBHOOK_RETRY_AFTER_MAX_SECONDS",
+    "WEBHOOK_TIMEOUT_SECONDS",
 ];
+
+/// Default delays before each delivery attempt of a webhook event (SPEC §8): at once,
+/// then 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h after the previous failure.
+pub const DEFAULT_WEBHOOK_RETRY_SCHEDULE: &[u64] = &[0, 5, 30, 120, 600, 1800, 3600, 10_800, 21_600];
 
 /// `User-Agent` fragments of link-preview bots (matched case-insensitively): they get a
 /// metadata page from a claim URL and consume nothing.
@@ -238,6 +248,25 @@ pub struct WorkerConfig {
     pub orphan_age: Duration,
 }
 
+/// Webhook delivery (SPEC §8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Deliver to loopback, private, link-local, CGNAT, unique-local, multicast and
+    /// unspecified addresses too (tests, private networks).
+    pub allow_private: bool,
+    /// Networks allowed even though they are private (an internal receiver).
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Delay before each attempt; the first is usually 0. Its length is the number of
+    /// attempts.
+    pub retry_schedule: Vec<Duration>,
+    /// Random spread of each retry delay, in percent either way.
+    pub retry_jitter_percent: u64,
+    /// Longest `Retry-After` a receiver can ask for.
+    pub retry_after_max: Duration,
+    /// Per-attempt timeout (connect, send, answer).
+    pub timeout: Duration,
+}
+
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -275,6 +304,8 @@ pub struct Config {
     pub secret_key: Option<Secret>,
     /// `User-Agent` fragments of link-preview bots (lower case).
     pub link_preview_bots: Vec<String>,
+    /// Webhook delivery.
+    pub webhook: WebhookConfig,
 }
 
 impl Config {
@@ -342,7 +373,8 @@ impl Config {
             tariff,
             limits: limits(&src)?,
             worker: worker_config(&src, is_sqlite_url(&database_url_for_worker))?,
-            trusted_proxies: trusted_proxies(&src)?,
+            trusted_proxies: cidrs(&src, "TRUSTED_PROXIES")?,
+            webhook: webhook_config(&src)?,
             secret_key: secret_key(&src)?,
             link_preview_bots: match src.get("LINK_PREVIEW_BOTS") {
                 Some(list) => {
@@ -460,18 +492,55 @@ fn worker_config(src: &Source<'_>, sqlite: bool) -> Result<WorkerConfig, ConfigE
     })
 }
 
-/// `LEASEHOLD_TRUSTED_PROXIES`: comma-separated addresses or CIDRs.
-fn trusted_proxies(src: &Source<'_>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-    let raw = src.get("TRUSTED_PROXIES").unwrap_or_default();
+/// A comma-separated list of addresses or CIDRs (`LEASEHOLD_TRUSTED_PROXIES`,
+/// `LEASEHOLD_WEBHOOK_ALLOW_CIDRS`).
+fn cidrs(src: &Source<'_>, key: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let raw = src.get(key).unwrap_or_default();
     raw.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| {
             p.parse::<ipnet::IpNet>()
                 .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| ConfigError::new("TRUSTED_PROXIES", format!("expected addresses or CIDRs, got {p:?}")))
+                .map_err(|_| ConfigError::new(key, format!("expected addresses or CIDRs, got {p:?}")))
         })
         .collect()
+}
+
+fn webhook_config(src: &Source<'_>) -> Result<WebhookConfig, ConfigError> {
+    let retry_schedule = match src.get("WEBHOOK_RETRY_SCHEDULE_SECONDS") {
+        None => DEFAULT_WEBHOOK_RETRY_SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect(),
+        Some(raw) => raw
+            .split(',')
+            .map(|p| {
+                p.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                    ConfigError::new(
+                        "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+                        format!("expected comma-separated whole seconds like 0,5,30, got {raw:?}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if retry_schedule.is_empty() || retry_schedule.len() > 100 {
+        return Err(ConfigError::new("WEBHOOK_RETRY_SCHEDULE_SECONDS", "must list 1 to 100 delays"));
+    }
+    let retry_jitter_percent = src.number("WEBHOOK_RETRY_JITTER_PERCENT", 20)?;
+    if retry_jitter_percent > 100 {
+        return Err(ConfigError::new("WEBHOOK_RETRY_JITTER_PERCENT", "must be between 0 and 100"));
+    }
+    let timeout = src.number("WEBHOOK_TIMEOUT_SECONDS", 10)?;
+    if !(1..=300).contains(&timeout) {
+        return Err(ConfigError::new("WEBHOOK_TIMEOUT_SECONDS", "must be between 1 and 300"));
+    }
+    Ok(WebhookConfig {
+        allow_private: src.flag("WEBHOOK_ALLOW_PRIVATE", false)?,
+        allow_cidrs: cidrs(src, "WEBHOOK_ALLOW_CIDRS")?,
+        retry_schedule,
+        retry_jitter_percent,
+        retry_after_max: Duration::from_secs(src.number("WEBHOOK_RETRY_AFTER_MAX_SECONDS", 3600)?),
+        timeout: Duration::from_secs(timeout),
+    })
 }
 
 fn secret_key(src: &Source<'_>) -> Result<Option<Secret>, ConfigError> {

@@ -4,7 +4,7 @@
 //! transfer broke, or taken back from a crashed process whose heartbeat went quiet for 15
 //! minutes. Across pods, `max_claims` completed claims happen exactly, never one more.
 
-use leasehold_entities::{handoff, handoff_claim};
+use leasehold_entities::{handoff, handoff_claim, lease};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
@@ -12,7 +12,7 @@ use sea_orm::{
 };
 
 use crate::leases::{self, Owner};
-use crate::{ids, tokens};
+use crate::{ids, tokens, webhook};
 
 /// A transfer whose heartbeat is older than this is taken to have crashed.
 pub const STALE_MS: i64 = 15 * 60 * 1000;
@@ -288,11 +288,40 @@ pub async fn complete(
         txn.rollback().await?;
         return Ok(None);
     };
-    let deleted_lease = handoff.delete_on_claim
-        && handoff.claims_completed >= handoff.max_claims
-        && leases::delete_in(&txn, &handoff.lease_id, now).await?;
+    let exhausted = handoff.claims_completed >= handoff.max_claims;
+    let deleted_lease = handoff.delete_on_claim && exhausted && leases::delete_in(&txn, &handoff.lease_id, now).await?;
+    record_claim_events(&txn, &handoff, claim_id, deleted_lease, now).await?;
     txn.commit().await?;
     Ok(Some(Completed { handoff, deleted_lease }))
+}
+
+/// `handoff.claimed` for a counted claim and, for the last one, `handoff.exhausted`, when
+/// the lease has a webhook receiver.
+async fn record_claim_events(
+    txn: &impl ConnectionTrait,
+    handoff: &handoff::Model,
+    claim_id: &str,
+    deleted_lease: bool,
+    now: i64,
+) -> Result<(), DbErr> {
+    let Some(lease) = lease::Entity::find_by_id(&handoff.lease_id).one(txn).await? else { return Ok(()) };
+    if !webhook::wants_events(&lease) {
+        return Ok(());
+    }
+    let mut fields = serde_json::Map::new();
+    fields.insert("handoff_id".into(), handoff.id.clone().into());
+    fields.insert("max_claims".into(), handoff.max_claims.into());
+    fields.insert("claims_used".into(), handoff.claims_completed.into());
+    let mut claimed = fields.clone();
+    claimed.insert("claim_id".into(), claim_id.into());
+    claimed.insert("claims_remaining".into(), Ord::max(handoff.max_claims - handoff.claims_completed, 0).into());
+    claimed.insert("lease_deleted".into(), deleted_lease.into());
+    webhook::record(txn, &lease.id, webhook::event::HANDOFF_CLAIMED, claimed, now, now).await?;
+    if handoff.claims_completed >= handoff.max_claims {
+        fields.insert("delete_on_claim".into(), handoff.delete_on_claim.into());
+        webhook::record(txn, &lease.id, webhook::event::HANDOFF_EXHAUSTED, fields, now, now).await?;
+    }
+    Ok(())
 }
 
 /// Gives the slot of a broken transfer back.

@@ -27,6 +27,11 @@ pub fn row_id() -> String {
     Ulid::generate().to_string()
 }
 
+/// A new webhook event id, `evt_<ULID>`.
+pub fn event_id() -> String {
+    format!("evt_{}", Ulid::generate())
+}
+
 /// True when `id` is `<prefix>_` followed by a well-formed ULID.
 pub fn is_valid(prefix: &str, id: &str) -> bool {
     id.strip_prefix(prefix)

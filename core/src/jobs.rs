@@ -27,6 +27,18 @@ impl Job for EndLease {
     const QUEUE: &'static str = "leasehold.end_lease";
 }
 
+/// Delivers one webhook event (one attempt; a failed attempt enqueues the next one at its
+/// scheduled instant). Safe to run any number of times: the event row records attempts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    /// The `evt_` id.
+    pub event_id: String,
+}
+
+impl Job for DeliverWebhook {
+    const QUEUE: &'static str = "leasehold.webhook";
+}
+
 /// Attempts before apalis gives a job up (the sweep still catches what it leaves).
 pub const MAX_ATTEMPTS: i32 = 5;
 

@@ -169,8 +169,8 @@ pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i6
 }
 
 /// In the caller's transaction: marks the lease `deleted` if it still serves (one
-/// conditional `UPDATE`) and enqueues the job that removes its bytes. True if this call
-/// deleted it.
+/// conditional `UPDATE`), enqueues the job that removes its bytes and cancels a
+/// `lease.expiring` warning not yet due. True if this call deleted it.
 pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> Result<bool, DbErr> {
     let updated = lease::Entity::update_many()
         .col_expr(lease::Column::State, Expr::value(state::DELETED))
@@ -185,6 +185,7 @@ pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> 
     }
     let job = EndLease { lease_id: lease_id.to_owned() };
     jobs::enqueue(txn, &job, RunAt::Now, Some(format!("delete:{lease_id}")), now).await?;
+    crate::webhook::cancel_expiry_warning(txn, lease_id, now).await?;
     Ok(true)
 }
 
@@ -215,6 +216,8 @@ pub struct NewStorage {
     pub duration_seconds: i64,
     /// Price.
     pub cost_micros: i64,
+    /// Webhook settings.
+    pub hook: crate::webhook::Hook,
 }
 
 /// Renders the stored response of a new Storage lease (for `Idempotency-Key` replays).
@@ -232,7 +235,7 @@ pub async fn create_storage(
 ) -> Result<(lease::Model, storage_object::Model), AccountError> {
     let txn = db.begin().await?;
     accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
-    let lease = base_lease(
+    let mut row = base_lease(
         &new.lease_id,
         variant::STORAGE,
         &Owner::account(account_id),
@@ -240,9 +243,9 @@ pub async fn create_storage(
         new.cost_micros,
         new.duration_seconds,
         now,
-    )
-    .insert(&txn)
-    .await?;
+    );
+    set_hook(&mut row, &new.hook);
+    let lease = row.insert(&txn).await?;
     let object = storage_object::ActiveModel {
         lease_id: Set(new.lease_id),
         blob_key: Set(new.blob_key),
@@ -254,13 +257,27 @@ pub async fn create_storage(
     }
     .insert(&txn)
     .await?;
-    let end = EndLease { lease_id: lease.id.clone() };
-    jobs::enqueue(&txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
+    schedule_end(&txn, &lease, now).await?;
     if let Some((claim, render)) = idempotency {
         crate::idempotency::complete(&txn, claim, 201, &render(&lease, &object)).await?;
     }
     txn.commit().await?;
     Ok((lease, object))
+}
+
+/// Sets a new lease's webhook columns.
+pub fn set_hook(row: &mut lease::ActiveModel, hook: &crate::webhook::Hook) {
+    row.webhook_url = Set(hook.url.clone());
+    row.webhook_secret_enc = Set(hook.secret_sealed.clone());
+    row.expiry_warning_seconds = Set(hook.expiry_warning_seconds);
+}
+
+/// In a new lease's transaction: its `EndLease` job at the expiry instant and, when asked
+/// for, its `lease.expiring` event.
+pub async fn schedule_end(txn: &impl ConnectionTrait, lease: &lease::Model, now: i64) -> Result<(), DbErr> {
+    let end = EndLease { lease_id: lease.id.clone() };
+    jobs::enqueue(txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
+    crate::webhook::schedule_expiry_warning(txn, lease, now).await
 }
 
 /// The common columns of a new active lease.

@@ -20,6 +20,7 @@ pub mod secretbox;
 pub mod telemetry;
 pub mod time;
 pub mod tokens;
+pub mod webhook;
 
 pub use clock::Clock;
 pub use config::Config;

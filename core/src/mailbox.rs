@@ -14,9 +14,8 @@ use sea_orm::{
 };
 
 use crate::accounts::{self, AccountError};
-use crate::jobs::{self, EndLease, RunAt};
 use crate::leases::{self, Gone, Owner, state, variant};
-use crate::tokens;
+use crate::{tokens, webhook};
 
 /// PostgreSQL channel on which committed drops are announced (payload: the lease id), so
 /// long polls and event streams on every pod wake up.
@@ -39,10 +38,8 @@ pub struct NewMailbox {
     pub cost_micros: i64,
     /// SHA-256 of the drop token (the token itself is never stored).
     pub drop_token_hash: String,
-    /// Webhook receiver, if any.
-    pub webhook_url: Option<String>,
-    /// The webhook secret, sealed.
-    pub webhook_secret_sealed: Option<String>,
+    /// Webhook settings.
+    pub hook: crate::webhook::Hook,
 }
 
 /// Renders the stored (sealed) response of a new lease for `Idempotency-Key` replays.
@@ -72,11 +69,9 @@ pub async fn create(
     row.max_message_bytes = Set(Some(new.max_message_bytes));
     row.max_messages = Set(Some(new.max_messages));
     row.drop_token_hash = Set(Some(new.drop_token_hash));
-    row.webhook_url = Set(new.webhook_url);
-    row.webhook_secret_enc = Set(new.webhook_secret_sealed);
+    leases::set_hook(&mut row, &new.hook);
     let lease = row.insert(&txn).await?;
-    let end = EndLease { lease_id: lease.id.clone() };
-    jobs::enqueue(&txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
+    leases::schedule_end(&txn, &lease, now).await?;
     if let Some((claim, render)) = idempotency {
         crate::idempotency::complete(&txn, claim, 201, &render(&lease)).await?;
     }
@@ -198,19 +193,31 @@ pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Res
     let gate = crate::db::write_gate(db).await;
     let txn = db.begin().await?;
     let mut seqs: Vec<Option<i64>> = vec![None; drops.len()];
+    // Mailboxes with a webhook receiver: each stored drop is an event.
+    let mut hooked: Vec<&str> = Vec::new();
     for (lease_id, members) in by_lease(drops) {
         // All of one mailbox's drops at once when they all fit (then each would have fit in
         // turn); otherwise one by one, exactly as if they had come alone.
         let bytes = members.iter().map(|&i| drops[i].message.size_bytes).sum();
         let latest = members.iter().map(|&i| drops[i].now).max().unwrap_or_default();
         let count = i64::try_from(members.len()).unwrap_or(i64::MAX);
-        if let Some(first) = reserve(&txn, lease_id, bytes, count, latest).await? {
+        if let Some((first, lease)) = reserve(&txn, lease_id, bytes, count, latest).await? {
             for (k, &i) in members.iter().enumerate() {
                 seqs[i] = Some(first + i64::try_from(k).unwrap_or_default());
             }
+            if webhook::wants_events(&lease) {
+                hooked.push(lease_id);
+            }
         } else if members.len() > 1 {
             for &i in &members {
-                seqs[i] = reserve(&txn, lease_id, drops[i].message.size_bytes, 1, drops[i].now).await?;
+                let reserved = reserve(&txn, lease_id, drops[i].message.size_bytes, 1, drops[i].now).await?;
+                if let Some((_, lease)) = &reserved
+                    && webhook::wants_events(lease)
+                    && !hooked.contains(&lease_id)
+                {
+                    hooked.push(lease_id);
+                }
+                seqs[i] = reserved.map(|(seq, _)| seq);
             }
         }
     }
@@ -244,6 +251,17 @@ pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Res
             announce(&txn, &d.lease_id).await?;
             announced.push(&d.lease_id);
         }
+        if hooked.contains(&d.lease_id.as_str()) {
+            webhook::record(
+                &txn,
+                &d.lease_id,
+                webhook::event::MESSAGE_RECEIVED,
+                received_fields(row),
+                row.received_at,
+                d.now,
+            )
+            .await?;
+        }
     }
     txn.commit().await?;
     drop(gate);
@@ -263,6 +281,17 @@ pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Res
     Ok(result)
 }
 
+/// The fields of a `mailbox.message.received` event.
+fn received_fields(row: &mailbox_message::Model) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("message_id".into(), row.id.clone().into());
+    fields.insert("seq".into(), row.seq.into());
+    fields.insert("size_bytes".into(), row.size_bytes.into());
+    fields.insert("content_type".into(), row.content_type.clone().into());
+    fields.insert("received_at".into(), crate::time::rfc3339(row.received_at).into());
+    fields
+}
+
 /// Indexes of the drops of each mailbox, in arrival order; mailboxes sorted by id, so
 /// concurrent batches on different pods lock lease rows in one order (no deadlocks).
 fn by_lease(drops: &[PendingDrop]) -> Vec<(&str, Vec<usize>)> {
@@ -278,15 +307,15 @@ fn by_lease(drops: &[PendingDrop]) -> Vec<(&str, Vec<usize>)> {
 }
 
 /// Takes room for `count` messages of `bytes` in all, and as many `seq`s, with one
-/// conditional `UPDATE` on the lease row; the first `seq`, or `None` if they do not fit or
-/// the lease does not serve at `now`.
+/// conditional `UPDATE` on the lease row; the first `seq` and the updated row, or `None`
+/// if they do not fit or the lease does not serve at `now`.
 async fn reserve(
     txn: &impl ConnectionTrait,
     lease_id: &str,
     bytes: i64,
     count: i64,
     now: i64,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Option<(i64, lease::Model)>, DbErr> {
     let reserved = lease::Entity::update_many()
         .col_expr(lease::Column::UsedBytes, Expr::col(lease::Column::UsedBytes).add(bytes))
         .col_expr(lease::Column::MessageCount, Expr::col(lease::Column::MessageCount).add(count))
@@ -298,7 +327,7 @@ async fn reserve(
         .filter(Expr::col(lease::Column::MessageCount).add(count).lte(Expr::col(lease::Column::MaxMessages)))
         .exec_with_returning(txn)
         .await?;
-    Ok(reserved.into_iter().next().map(|lease| lease.next_seq - count))
+    Ok(reserved.into_iter().next().map(|lease| (lease.next_seq - count, lease)))
 }
 
 /// Largest group commit.

@@ -11,3 +11,4 @@ pub mod lease;
 pub mod ledger_entry;
 pub mod mailbox_message;
 pub mod storage_object;
+pub mod webhook_event;

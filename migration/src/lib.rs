@@ -15,6 +15,7 @@ mod m20261122_000007_add_lease_purged_at;
 mod m20261125_000008_create_mailbox_message;
 mod m20261125_000009_create_checkpoint_version;
 mod m20261125_000010_create_handoff;
+mod m20261125_000011_create_webhook_event;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_create_mailbox_message::Migration),
             Box::new(m20261125_000009_create_checkpoint_version::Migration),
             Box::new(m20261125_000010_create_handoff::Migration),
+            Box::new(m20261125_000011_create_webhook_event::Migration),
         ]
     }
 }

@@ -260,6 +260,8 @@ impl TestApp {
             clock: self.state.clock.clone(),
             config: self.state.config.clone(),
             metrics: std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry)),
+            secrets: self.state.secrets.clone(),
+            webhooks: self.state.webhooks.clone(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! and orphan blobs. Jobs run on apalis: SQLite in embedded mode (inside `leasehold-api`),
 //! PostgreSQL in distributed mode (any number of `leasehold-worker` processes).
 
+pub mod delivery;
 pub mod jobs;
 pub mod metrics;
 pub mod queue;
@@ -17,7 +18,8 @@ use apalis_cron::CronScheduler;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use leasehold_core::blob::BlobStore;
-use leasehold_core::jobs::{EndLease, Job};
+use leasehold_core::jobs::{DeliverWebhook, EndLease, Job};
+use leasehold_core::secretbox::SecretBox;
 use leasehold_core::{Clock, Config};
 use sea_orm::{DatabaseConnection, DbBackend};
 
@@ -37,17 +39,80 @@ pub struct WorkerContext {
     pub config: Arc<Config>,
     /// Worker metrics.
     pub metrics: Arc<WorkerMetrics>,
+    /// Opens sealed webhook secrets.
+    pub secrets: SecretBox,
+    /// Sends webhook deliveries.
+    pub webhooks: delivery::Sender,
 }
 
 impl WorkerContext {
+    /// A context on these connections; opens the secret key and builds the webhook client.
+    pub fn new(
+        db: DatabaseConnection,
+        blobs: BlobStore,
+        clock: Clock,
+        config: Arc<Config>,
+        metrics: Arc<WorkerMetrics>,
+    ) -> anyhow::Result<Self> {
+        let secrets = SecretBox::from_config(&config)?;
+        let webhooks = delivery::Sender::new(&config.webhook)?;
+        Ok(Self { db, blobs, clock, config, metrics, secrets, webhooks })
+    }
+
     /// Connects to the configured database (migrating it and the queue) and blob store.
     pub async fn connect(config: Arc<Config>, clock: Clock, metrics: Arc<WorkerMetrics>) -> anyhow::Result<Self> {
         let db = leasehold_core::db::connect(&config).await?;
         leasehold_core::db::migrate(&db).await?;
         queue::setup(&db, &config.database_url).await?;
         let blobs = BlobStore::open(&config.blob).await?;
-        Ok(Self { db, blobs, clock, config, metrics })
+        Self::new(db, blobs, clock, config, metrics)
     }
+}
+
+/// Registers one apalis queue on the monitor: PostgreSQL with LISTEN/NOTIFY and a 1 s
+/// heartbeat, or SQLite polling every `$sqlite_poll`.
+macro_rules! register_queue {
+    ($monitor:expr, $ctx:expr, $instance:expr, $job:ty, $name:literal, $handler:path, $sqlite_poll:expr) => {{
+        let (c, name, concurrency) = ($ctx.clone(), $instance.clone(), $ctx.config.worker.concurrency);
+        match $ctx.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = $ctx.db.get_postgres_connection_pool().clone();
+                $monitor.register(move |restarts| {
+                    let config = apalis_postgres::Config::default()
+                        .queue(<$job>::QUEUE)
+                        .batch_size(concurrency)
+                        .heartbeat_interval(Duration::from_secs(1))
+                        .missed_heartbeats(10);
+                    let storage = PostgresStorage::<$job>::new(&pool)
+                        .with_config(config)
+                        .with_pubsub()
+                        .poll_with_interval(Duration::from_millis(500));
+                    WorkerBuilder::new(format!("{}-{name}-{restarts}", $name))
+                        .backend(storage)
+                        .data(c.clone())
+                        .concurrency(concurrency)
+                        .build($handler)
+                })
+            }
+            _ => {
+                let pool = $ctx.db.get_sqlite_connection_pool().clone();
+                $monitor.register(move |restarts| {
+                    let config = apalis_sqlite::Config::default()
+                        .queue(<$job>::QUEUE)
+                        .batch_size(concurrency)
+                        .heartbeat_interval(Duration::from_secs(5))
+                        .missed_heartbeats(2);
+                    let storage =
+                        SqliteStorage::<$job>::new(&pool).with_config(config).poll_with_interval($sqlite_poll);
+                    WorkerBuilder::new(format!("{}-{name}-{restarts}", $name))
+                        .backend(storage)
+                        .data(c.clone())
+                        .concurrency(concurrency)
+                        .build($handler)
+                })
+            }
+        }
+    }};
 }
 
 /// Runs every job until `shutdown` resolves; then jobs in flight finish (bounded by the
@@ -63,47 +128,26 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
             true
         })
         .shutdown_timeout(ctx.config.shutdown_timeout);
-    monitor = match ctx.db.get_database_backend() {
-        DbBackend::Postgres => {
-            let pool = ctx.db.get_postgres_connection_pool().clone();
-            let (c, name) = (ctx.clone(), instance.clone());
-            monitor.register(move |restarts| {
-                let config = apalis_postgres::Config::default()
-                    .queue(EndLease::QUEUE)
-                    .batch_size(concurrency)
-                    .heartbeat_interval(Duration::from_secs(1))
-                    .missed_heartbeats(10);
-                let storage = PostgresStorage::<EndLease>::new(&pool)
-                    .with_config(config)
-                    .with_pubsub()
-                    .poll_with_interval(Duration::from_millis(500));
-                WorkerBuilder::new(format!("end-lease-{name}-{restarts}"))
-                    .backend(storage)
-                    .data(c.clone())
-                    .concurrency(concurrency)
-                    .build(jobs::end_lease::run)
-            })
-        }
-        _ => {
-            let pool = ctx.db.get_sqlite_connection_pool().clone();
-            let (c, name) = (ctx.clone(), instance.clone());
-            monitor.register(move |restarts| {
-                let config = apalis_sqlite::Config::default()
-                    .queue(EndLease::QUEUE)
-                    .batch_size(concurrency)
-                    .heartbeat_interval(Duration::from_secs(5))
-                    .missed_heartbeats(2);
-                let storage = SqliteStorage::<EndLease>::new(&pool)
-                    .with_config(config)
-                    .poll_with_interval(Duration::from_millis(500));
-                WorkerBuilder::new(format!("end-lease-{name}-{restarts}"))
-                    .backend(storage)
-                    .data(c.clone())
-                    .concurrency(concurrency)
-                    .build(jobs::end_lease::run)
-            })
-        }
-    };
+    monitor = register_queue!(
+        monitor,
+        ctx,
+        instance,
+        EndLease,
+        "end-lease",
+        jobs::end_lease::run,
+        Duration::from_millis(500)
+    );
+    // Deliveries are latency-bound (drop → webhook p99 ≤ 250 ms): SQLite has no
+    // notifications, so its queue is polled often (one indexed query per 50 ms).
+    monitor = register_queue!(
+        monitor,
+        ctx,
+        instance,
+        DeliverWebhook,
+        "webhook",
+        jobs::deliver::run,
+        Duration::from_millis(50)
+    );
     let (c, name, every) = (ctx.clone(), instance.clone(), ctx.config.worker.sweep_interval);
     monitor = monitor.register(move |restarts| {
         WorkerBuilder::new(format!("sweep-{name}-{restarts}"))
@@ -126,11 +170,13 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
             Ok(())
         })
         .await?;
-    match queue::release_claimed(&ctx.db, &format!("end-lease-{instance}-")).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(jobs = n, "released claimed jobs back to the queue"),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not release claimed jobs; other workers take them after the dead-worker timeout")
+    for queue in ["end-lease", "webhook"] {
+        match queue::release_claimed(&ctx.db, &format!("{queue}-{instance}-")).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, queue, "released claimed jobs back to the queue"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release claimed jobs; other workers take them after the dead-worker timeout")
+            }
         }
     }
     tracing::info!("leasehold-worker stopped");

@@ -1,4 +1,4 @@
-//! Worker metrics: deletion lag, job outcomes, queue depth.
+//! Worker metrics: deletion lag, job outcomes, queue depth, webhook attempts.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,6 +25,12 @@ pub struct WorkerMetrics {
     jobs: Family<JobLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     purged: Counter,
+    webhooks: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
 /// Buckets of `leasehold_deletion_lag_seconds`, dense around the 5 s target.
@@ -38,7 +44,13 @@ impl WorkerMetrics {
             jobs: Family::default(),
             queue_depth: Family::default(),
             purged: Counter::default(),
+            webhooks: Family::default(),
         };
+        registry.register(
+            "leasehold_webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, retrying, exhausted, stopped)",
+            metrics.webhooks.clone(),
+        );
         registry.register(
             "leasehold_deletion_lag_seconds",
             "Seconds from a lease's end (expiry or deletion) until its bytes were gone",
@@ -86,6 +98,16 @@ impl WorkerMetrics {
     /// Counts a job run.
     pub fn job(&self, job: &str, outcome: &str) {
         self.jobs.get_or_create(&JobLabels { job: job.into(), outcome: outcome.into() }).inc();
+    }
+
+    /// Counts a webhook delivery attempt.
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    }
+
+    /// Webhook attempts with this outcome so far.
+    pub fn webhook_count(&self, outcome: &str) -> u64 {
+        self.webhooks.get_or_create(&OutcomeLabels { outcome: outcome.into() }).get()
     }
 
     /// Sets the depth of a queue in one status.

@@ -1,6 +1,5 @@
 //! The apalis job queue: its tables, and depth figures for metrics.
 
-use leasehold_core::jobs::{EndLease, Job};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
 
 /// Serializes queue setup within this process, like the schema migrations.
@@ -30,8 +29,8 @@ struct Depth {
     count: i64,
 }
 
-/// Jobs of the lease queue by status: `ready`, `scheduled`, `running`, `retrying`, `dead`.
-pub async fn depth(db: &DatabaseConnection, now_secs: i64) -> Result<Vec<(String, i64)>, DbErr> {
+/// Jobs of one queue by status: `ready`, `scheduled`, `running`, `retrying`, `dead`.
+pub async fn depth(db: &DatabaseConnection, queue: &str, now_secs: i64) -> Result<Vec<(String, i64)>, DbErr> {
     let backend = db.get_database_backend();
     let (table, now, param) = match backend {
         DbBackend::Postgres => ("apalis.jobs", "to_timestamp($1::bigint)", "$2"),
@@ -46,13 +45,9 @@ pub async fn depth(db: &DatabaseConnection, now_secs: i64) -> Result<Vec<(String
            WHEN status IN ('Failed', 'Killed') THEN 'dead' \
            ELSE 'done' END AS status FROM {table} WHERE job_type = {param}) AS s GROUP BY status"
     );
-    let rows = Depth::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [now_secs.into(), EndLease::QUEUE.into()],
-    ))
-    .all(db)
-    .await?;
+    let rows = Depth::find_by_statement(Statement::from_sql_and_values(backend, sql, [now_secs.into(), queue.into()]))
+        .all(db)
+        .await?;
     Ok(rows.into_iter().map(|d| (d.status, d.count)).collect())
 }
 

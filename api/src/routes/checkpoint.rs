@@ -19,7 +19,6 @@ use leasehold_entities::{checkpoint_version, lease};
 use serde_json::{Value, json};
 
 use super::leases::{delete_lease, lease_headers};
-use super::mailbox::WEBHOOK_SECRET_CONTEXT;
 use crate::error::{ApiError, put_header};
 use crate::extract::{
     AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited, to_i64,
@@ -171,24 +170,14 @@ async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let shape = validate(&state, &headers)?;
-    let webhook = webhook_headers::read(&headers)?;
+    let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
     let (content_type, bytes) = read_version_body(body, &headers, shape.max_body_bytes).await?;
     let owner = auth.owner();
     let scope = format!("{}:{}|POST /api/checkpoint", owner.kind, owner.id);
     let numbers = [shape.duration, shape.max_body_bytes, shape.max_versions].map(|n| n.to_string());
     let body_hash = tokens::sha256_hex(&bytes);
-    let secret_hash = webhook.secret.as_deref().map(|s| tokens::sha256_hex(s.as_bytes())).unwrap_or_default();
-    let url = webhook.url.as_deref().unwrap_or("");
-    let parts = [
-        shape.workflow_id.as_str(),
-        &numbers[0],
-        &numbers[1],
-        &numbers[2],
-        &content_type,
-        &body_hash,
-        url,
-        &secret_hash,
-    ];
+    let hook = webhook.fingerprint();
+    let parts = [shape.workflow_id.as_str(), &numbers[0], &numbers[1], &numbers[2], &content_type, &body_hash, &hook];
     let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
         Start::Respond(replay) => return Ok(replay),
         Start::Proceed(claim) => claim,
@@ -200,10 +189,9 @@ async fn create(
         max_versions: to_i64(shape.max_versions),
         duration_seconds: to_i64(shape.duration),
         cost_micros: to_i64(state.config.tariff.cost_micros(shape.max_body_bytes, shape.duration)),
-        webhook_url: webhook.url.clone(),
-        webhook_secret_sealed: webhook.secret.as_deref().map(|s| state.secrets.seal(WEBHOOK_SECRET_CONTEXT, s)),
+        hook: webhook.hook(&state.secrets),
     };
-    let shown_secret = webhook.secret.filter(|_| webhook.minted);
+    let shown_secret = webhook.shown_secret().map(str::to_owned);
     // Store and commit in their own task: a client that goes away cannot leave bytes
     // without a row.
     let account_id = auth.account.id.clone();

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use leasehold_core::leases::{self, DeleteOutcome, ListFilter, Owner};
 use leasehold_core::time::rfc3339;
+use leasehold_core::webhook;
 use leasehold_entities::{lease, storage_object};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -18,7 +19,10 @@ use crate::state::AppState;
 
 /// `/api/leases…`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/leases", get(list)).route("/api/leases/{lease_id}", get(show).delete(remove))
+    Router::new()
+        .route("/api/leases", get(list))
+        .route("/api/leases/{lease_id}", get(show).delete(remove))
+        .route("/api/leases/{lease_id}/deliveries", get(deliveries))
 }
 
 /// `X-Lease-Id` and `X-Lease-Expires-At`, carried by every lease response.
@@ -124,6 +128,53 @@ async fn list(
         rows.iter().map(|l| lease_json(&state, l, objects.iter().find(|o| o.lease_id == l.id))).collect();
     let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|l| l.id.clone())).flatten();
     Ok(Json(json!({ "status": "ok", "items": items, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+struct DeliveriesQuery {
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/leases/:lease_id/deliveries`: the lease's webhook events and their delivery
+/// state, oldest first. Answers for tombstones too (their `lease.expired` event is
+/// delivered after the end), until they are reaped.
+async fn deliveries(
+    State(state): State<AppState>,
+    auth: AccountAuth,
+    LeaseIdPath(id): LeaseIdPath,
+    ApiQuery(q): ApiQuery<DeliveriesQuery>,
+) -> Result<(HeaderMap, Json<Value>), ApiError> {
+    let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    if let Some(c) = &q.cursor
+        && !leasehold_core::ids::is_valid("evt", c)
+    {
+        return Err(ApiError::bad_request("cursor must be an event id (evt_…)"));
+    }
+    let rows = webhook::events_of(&state.db, &lease.id, q.cursor.as_deref(), limit).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|e| {
+            json!({
+                "event_id": e.id,
+                "type": e.event_type,
+                "state": e.state,
+                "attempts": e.attempts,
+                "last_status_code": e.last_status_code,
+                "last_error": e.last_error,
+                "next_attempt_at": e.next_attempt_at.map(rfc3339),
+                "created_at": rfc3339(e.created_at),
+                "delivered_at": e.delivered_at.map(rfc3339),
+            })
+        })
+        .collect();
+    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|e| e.id.clone())).flatten();
+    let body = json!({ "status": "ok", "lease_id": lease.id, "items": items, "next_cursor": next_cursor });
+    Ok((lease_headers(&lease), Json(body)))
 }
 
 async fn show(

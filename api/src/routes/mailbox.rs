@@ -103,20 +103,19 @@ fn created_json(state: &AppState, lease: &lease::Model, token: &str, webhook_sec
 
 async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap) -> Result<Response, ApiError> {
     let shape = validate(&state, &headers)?;
-    let webhook = webhook_headers::read(&headers)?;
+    let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
     let owner = auth.owner();
     let scope = format!("{}:{}|POST /api/mailbox", owner.kind, owner.id);
-    let secret_hash = webhook.secret.as_deref().map(|s| tokens::sha256_hex(s.as_bytes())).unwrap_or_default();
     let numbers = [shape.capacity, shape.duration, shape.max_message_bytes, shape.max_messages].map(|n| n.to_string());
-    let url = webhook.url.as_deref().unwrap_or("");
-    let parts = [numbers[0].as_str(), &numbers[1], &numbers[2], &numbers[3], url, &secret_hash];
+    let hook = webhook.fingerprint();
+    let parts = [numbers[0].as_str(), &numbers[1], &numbers[2], &numbers[3], &hook];
     let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
         Start::Respond(replay) => return Ok(replay),
         Start::Proceed(claim) => claim,
     };
     let cost = to_i64(state.config.tariff.cost_micros(shape.capacity, shape.duration));
     let token = tokens::new_drop_token();
-    let shown_secret = webhook.secret.as_deref().filter(|_| webhook.minted);
+    let shown_secret = webhook.shown_secret();
     let new = NewMailbox {
         lease_id: ids::lease_id(),
         capacity_bytes: to_i64(shape.capacity),
@@ -125,8 +124,7 @@ async fn create(State(state): State<AppState>, auth: AccountAuth, headers: Heade
         duration_seconds: to_i64(shape.duration),
         cost_micros: cost,
         drop_token_hash: tokens::sha256_hex(token.as_bytes()),
-        webhook_url: webhook.url.clone(),
-        webhook_secret_sealed: webhook.secret.as_deref().map(|s| state.secrets.seal(WEBHOOK_SECRET_CONTEXT, s)),
+        hook: webhook.hook(&state.secrets),
     };
     // The replayable response carries the drop token (and a minted secret): sealed.
     let render =
@@ -146,9 +144,6 @@ async fn create(State(state): State<AppState>, auth: AccountAuth, headers: Heade
     let body = created_json(&state, &lease, &token, shown_secret);
     Ok((StatusCode::CREATED, lease_headers(&lease), Json(body)).into_response())
 }
-
-/// Context under which webhook secrets are sealed.
-pub const WEBHOOK_SECRET_CONTEXT: &str = "webhook-secret";
 
 /// A serving Mailbox of the caller (404 for other variants).
 pub async fn owned_mailbox(state: &AppState, auth: &AccountAuth, id: &str) -> Result<lease::Model, ApiError> {

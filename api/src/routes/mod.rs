@@ -68,6 +68,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("GET", "/api/leases", false, "owner"),
     ep("GET", "/api/leases/{lease_id}", false, "owner"),
     ep("DELETE", "/api/leases/{lease_id}", false, "owner"),
+    ep("GET", "/api/leases/{lease_id}/deliveries", false, "owner"),
     ep("GET", "/v1/account", false, "owner"),
     ep("GET", "/v1/account/ledger", false, "owner"),
     ep("GET", "/v1/account/api-keys", false, "owner"),

@@ -28,6 +28,7 @@ use crate::idempotency::{self, Start};
 use crate::metered;
 use crate::range::{RangeRequest, parse_range};
 use crate::state::AppState;
+use crate::webhook_headers::{self, Webhook};
 
 /// `/api/store`, `/api/download/{id}`.
 pub fn router() -> Router<AppState> {
@@ -61,6 +62,7 @@ struct Upload {
     size: u64,
     duration: u64,
     cost: i64,
+    webhook: Webhook,
 }
 
 fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiError> {
@@ -87,7 +89,7 @@ fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiE
         _ => {}
     }
     let cost = i64::try_from(state.config.tariff.cost_micros(size, duration)).unwrap_or(i64::MAX);
-    Ok(Upload { file_name, content_type, size, duration, cost })
+    Ok(Upload { file_name, content_type, size, duration, cost, webhook: Webhook::default() })
 }
 
 async fn create(
@@ -96,11 +98,13 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let upload = validate_upload(&state, &headers)?;
+    let mut upload = validate_upload(&state, &headers)?;
+    upload.webhook = webhook_headers::read(&headers, &state.webhook_policy(), upload.duration).await?;
     let owner = auth.owner();
     let scope = format!("{}:{}|POST /api/store", owner.kind, owner.id);
     let (size, duration) = (upload.size.to_string(), upload.duration.to_string());
-    let parts = [upload.file_name.as_str(), &size, &duration, &upload.content_type];
+    let hook = upload.webhook.fingerprint();
+    let parts = [upload.file_name.as_str(), &size, &duration, &upload.content_type, &hook];
     let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
         Start::Respond(replay) => return Ok(replay),
         Start::Proceed(claim) => claim,
@@ -124,8 +128,13 @@ async fn create(
     .map_err(|e| ApiError::internal(&e))?
 }
 
-/// The 201 body of a new Storage lease.
-fn created_json(state: &AppState, lease: &lease::Model, object: &storage_object::Model) -> serde_json::Value {
+/// The 201 body of a new Storage lease; `webhook_secret` only when the server minted it.
+fn created_json(
+    state: &AppState,
+    lease: &lease::Model,
+    object: &storage_object::Model,
+    webhook_secret: Option<&str>,
+) -> serde_json::Value {
     json!({
         "status": "ok",
         "lease_id": lease.id,
@@ -139,6 +148,8 @@ fn created_json(state: &AppState, lease: &lease::Model, object: &storage_object:
         "duration_seconds": lease.duration_seconds,
         "cost_micros": lease.cost_micros.to_string(),
         "download_url": state.url(&format!("/api/download/{}", lease.id)),
+        "webhook_url": lease.webhook_url,
+        "webhook_secret": webhook_secret,
     })
 }
 
@@ -183,8 +194,14 @@ async fn store_and_commit(
         sha256,
         duration_seconds: i64::try_from(upload.duration).unwrap_or(i64::MAX),
         cost_micros: upload.cost,
+        hook: upload.webhook.hook(&state.secrets),
     };
-    let render = |l: &lease::Model, o: &storage_object::Model| created_json(state, l, o).to_string();
+    let shown_secret = upload.webhook.shown_secret();
+    // A replayable response that carries a minted secret is sealed.
+    let render = |l: &lease::Model, o: &storage_object::Model| {
+        let body = created_json(state, l, o, shown_secret).to_string();
+        if shown_secret.is_some() { idempotency::seal(state, &body) } else { body }
+    };
     let idempotency = claim.map(|c| (c, &render as &leases::RenderStorage<'_>));
     let (lease, object) = match leases::create_storage(&state.db, &account_id, new, idempotency, now).await {
         Ok(created) => created,
@@ -199,7 +216,8 @@ async fn store_and_commit(
         }
     };
     tracing::info!(lease.id = %lease.id, size_bytes = object.size_bytes, cost_micros = lease.cost_micros, "storage lease created");
-    Ok((StatusCode::CREATED, lease_headers(&lease), Json(created_json(state, &lease, &object))).into_response())
+    Ok((StatusCode::CREATED, lease_headers(&lease), Json(created_json(state, &lease, &object, shown_secret)))
+        .into_response())
 }
 
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC

@@ -98,8 +98,9 @@ pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, Job
     Ok(if mine { Ended::Purged } else { Ended::AlreadyPurged })
 }
 
-/// Turns up to one batch of active leases past `cutoff` into `expired` tombstones and
-/// returns exactly the ones this call turned.
+/// Turns up to one batch of active leases past `cutoff` into `expired` tombstones, with
+/// their `lease.expired` events in the same transaction, and returns exactly the ones
+/// this call turned.
 pub async fn expire_due(ctx: &WorkerContext, cutoff: i64) -> Result<Vec<lease::Model>, JobError> {
     let mut due = Query::select();
     due.column(lease::Column::Id)
@@ -111,13 +112,17 @@ pub async fn expire_due(ctx: &WorkerContext, cutoff: i64) -> Result<Vec<lease::M
     if ctx.db.get_database_backend() == DbBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    Ok(lease::Entity::update_many()
+    let txn = ctx.db.begin().await?;
+    let expired = lease::Entity::update_many()
         .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
         .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
         .filter(lease::Column::Id.in_subquery(due))
         .filter(lease::Column::State.eq(state::ACTIVE))
-        .exec_with_returning(&ctx.db)
-        .await?)
+        .exec_with_returning(&txn)
+        .await?;
+    leasehold_core::webhook::record_expired(&txn, &expired, ctx.clock.now_ms()).await?;
+    txn.commit().await?;
+    Ok(expired)
 }
 
 /// Removes every byte and child row of these dead leases; returns the ids this call

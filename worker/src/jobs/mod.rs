@@ -1,5 +1,6 @@
 //! One job per file.
 
+pub mod deliver;
 pub mod end_lease;
 pub mod reap;
 pub mod sweep;

@@ -1,14 +1,17 @@
 //! The sweep: a periodic safety net so that a lost or failed job can never leave bytes
 //! behind. It expires active leases past their instant (in batches, `FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL so workers share the work) and purges tombstones that still owe
-//! a purge. Leases are left to their own job for a grace period first.
+//! a purge. Leases are left to their own job for a grace period first. Webhook events
+//! whose delivery job was lost (a worker killed mid-attempt) are enqueued again once their
+//! attempt is overdue by the grace period and no attempt holds them.
 
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
-use leasehold_core::jobs::{EndLease, Job};
+use leasehold_core::jobs::{self, DeliverWebhook, EndLease, Job, RunAt};
 use leasehold_core::leases::state;
-use leasehold_entities::lease;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use leasehold_core::webhook;
+use leasehold_entities::{lease, webhook_event};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::JobError;
 use super::end_lease::{BATCH, expire_due, purge_batch};
@@ -55,15 +58,47 @@ pub async fn sweep(ctx: &WorkerContext) -> Result<u64, JobError> {
         .all(&ctx.db)
         .await?;
     purged += purge_batch(ctx, owed).await?.len() as u64;
+    let requeued = requeue_stalled_events(ctx, grace).await?;
+    if requeued > 0 {
+        tracing::info!(events = requeued, "sweep re-enqueued webhook deliveries whose job was lost");
+    }
     Ok(purged)
+}
+
+/// Enqueues a delivery job for pending events overdue by `grace` that no attempt holds;
+/// returns how many. A run that finds the event settled or held does nothing, so an
+/// event whose job was merely slow is not sent twice.
+pub async fn requeue_stalled_events(ctx: &WorkerContext, grace: i64) -> Result<u64, JobError> {
+    let now = ctx.clock.now_ms();
+    let stalled = webhook_event::Entity::find()
+        .filter(webhook_event::Column::State.eq(webhook::state::PENDING))
+        .filter(webhook_event::Column::NextAttemptAt.lte(now.saturating_sub(grace)))
+        .filter(
+            Condition::any()
+                .add(webhook_event::Column::LockedUntil.is_null())
+                .add(webhook_event::Column::LockedUntil.lte(now)),
+        )
+        .order_by_asc(webhook_event::Column::NextAttemptAt)
+        .limit(BATCH)
+        .all(&ctx.db)
+        .await?;
+    let bucket = now / grace.max(1);
+    for evt in &stalled {
+        let job = DeliverWebhook { event_id: evt.id.clone() };
+        let key = format!("sweep:{}:{}:{bucket}", evt.id, evt.attempts);
+        jobs::enqueue(&ctx.db, &job, RunAt::Now, Some(key), now).await?;
+    }
+    Ok(stalled.len() as u64)
 }
 
 async fn record_depth(ctx: &WorkerContext) -> Result<(), sea_orm::DbErr> {
     let now_secs = ctx.clock.now_ms() / 1000;
-    let depth = crate::queue::depth(&ctx.db, now_secs).await?;
-    for status in ["ready", "scheduled", "running", "retrying", "dead"] {
-        let n = depth.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
-        ctx.metrics.queue_depth(EndLease::QUEUE, status, n);
+    for queue in [EndLease::QUEUE, DeliverWebhook::QUEUE] {
+        let depth = crate::queue::depth(&ctx.db, queue, now_secs).await?;
+        for status in ["ready", "scheduled", "running", "retrying", "dead"] {
+            let n = depth.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+            ctx.metrics.queue_depth(queue, status, n);
+        }
     }
     Ok(())
 }

@@ -1,0 +1,518 @@
+//! Webhooks (SPEC §8): the events a lease emits, their signatures, the retry schedule,
+//! and the SSRF guard that decides which addresses a delivery may connect to.
+//!
+//! An event is a `webhook_event` row written in the transaction that causes it, together
+//! with the apalis job that delivers it; the worker alone sends it. The row holds the body
+//! exactly as sent, so every attempt carries the same bytes and the same `webhook-id`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use leasehold_entities::{lease, webhook_event};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use serde_json::{Map, Value};
+
+use crate::config::WebhookConfig;
+use crate::jobs::{self, DeliverWebhook, RunAt};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Event types.
+pub mod event {
+    /// A message was dropped into a Mailbox.
+    pub const MESSAGE_RECEIVED: &str = "mailbox.message.received";
+    /// A claim of a Handoff completed.
+    pub const HANDOFF_CLAIMED: &str = "handoff.claimed";
+    /// A Handoff's last claim completed.
+    pub const HANDOFF_EXHAUSTED: &str = "handoff.exhausted";
+    /// The lease expires in `X-Expiry-Warning-Seconds`.
+    pub const LEASE_EXPIRING: &str = "lease.expiring";
+    /// The lease expired.
+    pub const LEASE_EXPIRED: &str = "lease.expired";
+}
+
+/// Delivery states of an event.
+pub mod state {
+    /// Waiting for its (next) attempt at `next_attempt_at`.
+    pub const PENDING: &str = "pending";
+    /// A receiver answered 2xx.
+    pub const DELIVERED: &str = "delivered";
+    /// Stopped for good: the receiver answered 410, or the address is forbidden.
+    pub const FAILED: &str = "failed";
+    /// Every attempt of the schedule failed, or the lease ended before the next one.
+    pub const EXHAUSTED: &str = "exhausted";
+}
+
+/// Longest accepted webhook URL.
+pub const MAX_URL_LEN: usize = 2048;
+/// Prefix of minted secrets (Standard Webhooks).
+pub const SECRET_PREFIX: &str = "whsec_";
+/// Longest response body read from a receiver.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// `whsec_<base64 of 32 random bytes>`.
+pub fn mint_secret() -> String {
+    let raw = hex::decode(crate::tokens::random_hex32()).unwrap_or_default();
+    format!("{SECRET_PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// Checks a caller-chosen secret: 1 to 255 printable ASCII characters; one that starts
+/// with `whsec_` must carry base64 after it (Standard Webhooks libraries decode it).
+pub fn check_secret(secret: &str) -> Result<(), &'static str> {
+    if secret.is_empty() || secret.len() > 255 || !secret.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err("must be 1 to 255 printable ASCII characters");
+    }
+    if let Some(b64) = secret.strip_prefix(SECRET_PREFIX)
+        && base64::engine::general_purpose::STANDARD.decode(b64).map_or(true, |k| k.is_empty())
+    {
+        return Err("a secret starting with whsec_ must continue with base64");
+    }
+    Ok(())
+}
+
+/// The key of the Standard Webhooks signature: the base64-decoded part after `whsec_`, or
+/// the secret's own bytes.
+pub fn standard_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix(SECRET_PREFIX)
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    // HMAC accepts keys of any length.
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `X-Mailbox-Signature`: lowercase hex HMAC-SHA256 of the body keyed with the secret
+/// string's bytes (RelayStation compatible).
+pub fn mailbox_signature(secret: &str, body: &[u8]) -> String {
+    hex::encode(hmac_sha256(secret.as_bytes(), &[body]))
+}
+
+/// `webhook-signature`: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
+pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    let mac = hmac_sha256(&standard_key(secret), &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac))
+}
+
+/// Delay before the next attempt after `attempts_made` failed ones, or `None` when the
+/// schedule is spent. A receiver's `Retry-After` replaces the scheduled delay, bounded to
+/// 1 s ..= `retry_after_max`; otherwise the scheduled delay is spread by ±jitter
+/// (`unit` is a uniform random number in `0..1`).
+pub fn next_delay(
+    config: &WebhookConfig,
+    attempts_made: usize,
+    retry_after: Option<Duration>,
+    unit: f64,
+) -> Option<Duration> {
+    let scheduled = *config.retry_schedule.get(attempts_made)?;
+    if let Some(asked) = retry_after {
+        return Some(asked.clamp(Duration::from_secs(1), config.retry_after_max.max(Duration::from_secs(1))));
+    }
+    let spread = config.retry_jitter_percent as f64 / 100.0;
+    let factor = 1.0 + spread * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+    Some(scheduled.mul_f64(factor.max(0.0)))
+}
+
+/// A uniform random number in `0..1` from the OS RNG.
+pub fn random_unit() -> f64 {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// Parses a `Retry-After` value: delay seconds or an HTTP date (relative to `now_ms`).
+pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?.timestamp_millis();
+    Some(Duration::from_millis(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0)))
+}
+
+/// Which addresses deliveries may connect to.
+#[derive(Clone, Debug, Default)]
+pub struct AddressPolicy {
+    allow_private: bool,
+    allow: Vec<ipnet::IpNet>,
+}
+
+impl AddressPolicy {
+    /// From `LEASEHOLD_WEBHOOK_ALLOW_PRIVATE` and `LEASEHOLD_WEBHOOK_ALLOW_CIDRS`.
+    pub fn from_config(config: &WebhookConfig) -> Self {
+        Self { allow_private: config.allow_private, allow: config.allow_cidrs.clone() }
+    }
+
+    /// True when a delivery may connect to `ip`.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        self.allow_private || is_public(ip) || self.allow.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// False for loopback, private, link-local (incl. 169.254.169.254), CGNAT, unique-local,
+/// multicast, unspecified, broadcast and reserved addresses, also when wrapped in an IPv6
+/// form (IPv4-mapped, IPv4-compatible, NAT64, 6to4).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let forbidden = a == 0                                  // "this network", unspecified
+        || a == 10                                          // private
+        || a == 127                                         // loopback
+        || (a == 100 && (64..128).contains(&b))             // CGNAT
+        || (a == 169 && b == 254)                           // link-local, cloud metadata
+        || (a == 172 && (16..32).contains(&b))              // private
+        || (a == 192 && b == 0 && c == 0)                   // IETF protocol assignments
+        || (a == 192 && b == 168)                           // private
+        || (a == 198 && (b == 18 || b == 19))               // benchmarking
+        || a >= 224; // multicast, reserved, broadcast
+    !forbidden
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    if s[..6] == [0; 6] {
+        // ::, ::1 and IPv4-compatible ::a.b.c.d
+        return ip != Ipv6Addr::UNSPECIFIED && ip != Ipv6Addr::LOCALHOST && is_public_v4(embedded_v4(s[6], s[7]));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+        return is_public_v4(embedded_v4(s[6], s[7])); // NAT64
+    }
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded_v4(s[1], s[2])); // 6to4
+    }
+    let forbidden = (s[0] & 0xfe00) == 0xfc00               // unique-local fc00::/7
+        || (s[0] & 0xffc0) == 0xfe80                        // link-local fe80::/10
+        || (s[0] & 0xffc0) == 0xfec0                        // site-local fec0::/10
+        || (s[0] & 0xff00) == 0xff00; // multicast
+    !forbidden
+}
+
+fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
+}
+
+/// Why a webhook URL is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefusal {
+    /// Not an absolute http(s) URL with a host, or too long.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// The host does not resolve.
+    #[error("host {0} does not resolve")]
+    Unresolvable(String),
+    /// The host is, or resolves to, an address deliveries may not go to.
+    #[error("host {host} resolves to {ip}, a loopback, private, link-local or otherwise non-public address")]
+    Forbidden {
+        /// The URL's host.
+        host: String,
+        /// The refused address.
+        ip: IpAddr,
+    },
+}
+
+/// Checks the form of a webhook URL: http or https, a host, at most 2048 characters.
+pub fn parse_url(raw: &str) -> Result<url::Url, UrlRefusal> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(UrlRefusal::Malformed("must be at most 2048 characters"));
+    }
+    if raw.bytes().any(|b| b <= 0x20 || b == 0x7f) {
+        return Err(UrlRefusal::Malformed("must not contain spaces or control characters"));
+    }
+    let rest = raw.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+    if rest.is_empty() || rest.starts_with(['/', '\\', '?', '#', ':', '@']) {
+        return Err(UrlRefusal::Malformed("must be an http:// or https:// URL naming a host"));
+    }
+    let url = url::Url::parse(raw).map_err(|_| UrlRefusal::Malformed("must be an absolute http:// or https:// URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UrlRefusal::Malformed("must be an http:// or https:// URL"));
+    }
+    match url.host_str() {
+        Some(h) if !h.is_empty() => Ok(url),
+        _ => Err(UrlRefusal::Malformed("must name a host")),
+    }
+}
+
+/// How long a name lookup may take.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves the URL's host and checks every address it resolves to; returns them. An IP
+/// literal is checked as is.
+pub async fn resolve_checked(policy: &AddressPolicy, url: &url::Url) -> Result<Vec<SocketAddr>, UrlRefusal> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+        Some(url::Host::Domain(name)) => resolve_name(policy, name, port).await?,
+        None => return Err(UrlRefusal::Malformed("must name a host")),
+    };
+    let host = url.host_str().unwrap_or_default();
+    check_addrs(policy, host, addrs)
+}
+
+/// Resolves a host name and checks every address (used for deliveries' connections too,
+/// so they go exactly to checked addresses).
+pub async fn resolve_name(policy: &AddressPolicy, name: &str, port: u16) -> Result<Vec<SocketAddr>, UrlRefusal> {
+    let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await;
+    let addrs: Vec<SocketAddr> = match lookup {
+        Ok(Ok(found)) => found.collect(),
+        _ => Vec::new(),
+    };
+    if addrs.is_empty() {
+        return Err(UrlRefusal::Unresolvable(name.to_owned()));
+    }
+    check_addrs(policy, name, addrs)
+}
+
+fn check_addrs(policy: &AddressPolicy, host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, UrlRefusal> {
+    match addrs.iter().find(|a| !policy.permits(a.ip())) {
+        Some(bad) => Err(UrlRefusal::Forbidden { host: host.to_owned(), ip: bad.ip() }),
+        None => Ok(addrs),
+    }
+}
+
+/// The webhook settings a new lease is created with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hook {
+    /// Receiver URL.
+    pub url: Option<String>,
+    /// The secret, sealed.
+    pub secret_sealed: Option<String>,
+    /// Seconds before expiry at which `lease.expiring` is sent.
+    pub expiry_warning_seconds: Option<i64>,
+}
+
+/// Records one event of `lease` (which must have a webhook) and enqueues its delivery
+/// for `due_at`, in the caller's transaction. `fields` are the event's own fields; the
+/// body adds `type`, `event_id`, `lease_id` and `occurred_at`. Returns the event id.
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    lease_id: &str,
+    event_type: &str,
+    fields: Map<String, Value>,
+    occurred_at: i64,
+    now: i64,
+) -> Result<String, DbErr> {
+    let id = crate::ids::event_id();
+    let mut body = Map::new();
+    body.insert("type".into(), event_type.into());
+    body.insert("event_id".into(), id.clone().into());
+    body.insert("lease_id".into(), lease_id.into());
+    body.insert("occurred_at".into(), crate::time::rfc3339(occurred_at).into());
+    body.extend(fields);
+    let due_at = occurred_at.max(now);
+    webhook_event::ActiveModel {
+        id: Set(id.clone()),
+        lease_id: Set(lease_id.to_owned()),
+        event_type: Set(event_type.to_owned()),
+        body: Set(Value::Object(body).to_string()),
+        state: Set(state::PENDING.to_owned()),
+        attempts: Set(0),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        next_attempt_at: Set(Some(due_at)),
+        locked_until: Set(None),
+        created_at: Set(occurred_at),
+        delivered_at: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    let run_at = if due_at <= now { RunAt::Now } else { RunAt::NotBefore(due_at) };
+    jobs::enqueue(conn, &DeliverWebhook { event_id: id.clone() }, run_at, Some(format!("deliver:{id}:0")), now).await?;
+    Ok(id)
+}
+
+/// True when the lease has a receiver to send events to.
+pub fn wants_events(lease: &lease::Model) -> bool {
+    lease.webhook_url.is_some()
+}
+
+/// At creation: schedules `lease.expiring` for `expires_at - warning` when asked for.
+pub async fn schedule_expiry_warning<C: ConnectionTrait>(
+    conn: &C,
+    lease: &lease::Model,
+    now: i64,
+) -> Result<(), DbErr> {
+    let Some(warning) = lease.expiry_warning_seconds.filter(|_| wants_events(lease)) else { return Ok(()) };
+    let at = lease.expires_at.saturating_sub(warning.saturating_mul(1000)).max(now);
+    let mut fields = Map::new();
+    fields.insert("expires_at".into(), crate::time::rfc3339(lease.expires_at).into());
+    fields.insert("expires_in_seconds".into(), ((lease.expires_at - at) / 1000).into());
+    record(conn, &lease.id, event::LEASE_EXPIRING, fields, at, now).await?;
+    Ok(())
+}
+
+/// `lease.expired` for every lease just turned into an expired tombstone (in the
+/// transaction that turned them).
+pub async fn record_expired<C: ConnectionTrait>(conn: &C, expired: &[lease::Model], now: i64) -> Result<(), DbErr> {
+    for l in expired.iter().filter(|l| wants_events(l)) {
+        let mut fields = Map::new();
+        fields.insert("variant".into(), l.variant.clone().into());
+        fields.insert("expires_at".into(), crate::time::rfc3339(l.expires_at).into());
+        record(conn, &l.id, event::LEASE_EXPIRED, fields, l.expires_at, now).await?;
+    }
+    Ok(())
+}
+
+/// Deletion cancels a `lease.expiring` warning that is not due yet (in the deleting
+/// transaction); events already caused are still delivered.
+pub async fn cancel_expiry_warning<C: ConnectionTrait>(conn: &C, lease_id: &str, now: i64) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    webhook_event::Entity::delete_many()
+        .filter(webhook_event::Column::LeaseId.eq(lease_id))
+        .filter(webhook_event::Column::EventType.eq(event::LEASE_EXPIRING))
+        .filter(webhook_event::Column::Attempts.eq(0))
+        .filter(webhook_event::Column::NextAttemptAt.gt(now))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A lease's events in creation order, after the `evt_` id `after`, at most `limit`.
+pub async fn events_of(
+    db: &impl ConnectionTrait,
+    lease_id: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<webhook_event::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut query = webhook_event::Entity::find().filter(webhook_event::Column::LeaseId.eq(lease_id));
+    if let Some(after) = after {
+        query = query.filter(webhook_event::Column::Id.gt(after));
+    }
+    query.order_by_asc(webhook_event::Column::Id).limit(limit).all(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn non_public_addresses_are_refused_in_every_form() {
+        for bad in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+        ] {
+            assert!(!is_public(ip(bad)), "{bad}");
+        }
+        for good in ["93.184.216.34", "8.8.8.8", "100.128.0.1", "172.32.0.1", "2606:4700::1", "::ffff:8.8.8.8"] {
+            assert!(is_public(ip(good)), "{good}");
+        }
+        let open = AddressPolicy { allow_private: true, allow: vec![] };
+        assert!(open.permits(ip("127.0.0.1")));
+        let listed = AddressPolicy { allow_private: false, allow: vec!["10.1.0.0/16".parse().expect("cidr")] };
+        assert!(listed.permits(ip("10.1.2.3")) && !listed.permits(ip("10.2.0.1")));
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host_and_short() {
+        for bad in ["ftp://example.com", "file:///etc/passwd", "https://", "http:///x", "example.com", "http://a b"] {
+            assert!(matches!(parse_url(bad), Err(UrlRefusal::Malformed(_))), "{bad}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(3000));
+        assert!(parse_url(&long).is_err());
+        assert!(parse_url("https://example.com:8443/hook?x=1").is_ok());
+    }
+
+    #[tokio::test]
+    async fn literals_and_names_are_checked_against_the_policy() {
+        let strict = AddressPolicy::default();
+        for url in ["http://127.0.0.1/x", "http://[::1]:9/x", "http://localhost/x", "http://169.254.169.254/latest"] {
+            let parsed = parse_url(url).expect("well-formed");
+            assert!(matches!(resolve_checked(&strict, &parsed).await, Err(UrlRefusal::Forbidden { .. })), "{url}");
+        }
+        let public = parse_url("https://93.184.216.34:8443/hook").expect("url");
+        assert_eq!(
+            resolve_checked(&strict, &public).await.expect("public"),
+            vec!["93.184.216.34:8443".parse().expect("addr")]
+        );
+    }
+
+    #[test]
+    fn signatures_match_the_published_algorithms() {
+        // Standard Webhooks' reference example (standard-webhooks/spec).
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
+        let sig = standard_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert_eq!(
+            mailbox_signature("key", b"The quick brown fox jumps over the lazy dog"),
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+        assert_eq!(standard_key("plain"), b"plain".to_vec());
+    }
+
+    #[test]
+    fn secrets_are_checked_and_minted_ones_decode() {
+        let minted = mint_secret();
+        assert_eq!(check_secret(&minted), Ok(()));
+        assert_eq!(standard_key(&minted).len(), 32);
+        assert!(check_secret("whsec_!!!").is_err());
+        assert!(check_secret("with space").is_err());
+        assert_eq!(check_secret("s3cret"), Ok(()));
+    }
+
+    #[test]
+    fn the_schedule_spreads_and_retry_after_is_bounded() {
+        let config = WebhookConfig {
+            allow_private: false,
+            allow_cidrs: vec![],
+            retry_schedule: [0, 5, 30].iter().map(|s| Duration::from_secs(*s)).collect(),
+            retry_jitter_percent: 20,
+            retry_after_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        };
+        assert_eq!(next_delay(&config, 1, None, 0.0), Some(Duration::from_secs(4)));
+        assert_eq!(next_delay(&config, 1, None, 1.0), Some(Duration::from_secs(6)));
+        assert_eq!(next_delay(&config, 2, None, 0.5), Some(Duration::from_secs(30)));
+        assert_eq!(next_delay(&config, 3, None, 0.5), None);
+        assert_eq!(next_delay(&config, 1, Some(Duration::from_secs(3600)), 0.5), Some(Duration::from_secs(60)));
+        assert_eq!(next_delay(&config, 1, Some(Duration::ZERO), 0.5), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 7 ", 0), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4000), Some(Duration::from_secs(6)));
+        assert_eq!(parse_retry_after("soon", 0), None);
+    }
+}

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod handoff;
 pub mod mailbox;
+pub mod receiver;
 pub mod upload;
 
 use std::future::Future;
@@ -72,6 +73,7 @@ impl TestApp {
                 c.tariff = first.tariff;
                 c.worker = first.worker.clone();
                 c.trusted_proxies = first.trusted_proxies.clone();
+                c.webhook = first.webhook.clone();
             },
         )
         .await
@@ -278,6 +280,13 @@ impl TestApp {
             ("LEASEHOLD_SWEEP_GRACE_SECONDS".to_owned(), c.worker.sweep_grace.as_secs().to_string()),
             ("LEASEHOLD_LOG_LEVEL".to_owned(), "warn".to_owned()),
             ("LEASEHOLD_SECRET_KEY".to_owned(), SECRET_KEY.to_owned()),
+            ("LEASEHOLD_WEBHOOK_ALLOW_PRIVATE".to_owned(), c.webhook.allow_private.to_string()),
+            ("LEASEHOLD_WEBHOOK_TIMEOUT_SECONDS".to_owned(), c.webhook.timeout.as_secs().to_string()),
+            ("LEASEHOLD_WEBHOOK_RETRY_JITTER_PERCENT".to_owned(), c.webhook.retry_jitter_percent.to_string()),
+            (
+                "LEASEHOLD_WEBHOOK_RETRY_SCHEDULE_SECONDS".to_owned(),
+                c.webhook.retry_schedule.iter().map(|d| d.as_secs().to_string()).collect::<Vec<_>>().join(","),
+            ),
         ];
         if let BlobConfig::S3(s3) = &self.blob {
             env.push(("LEASEHOLD_BLOB_STORE".into(), "s3".into()));
@@ -313,6 +322,21 @@ pub fn fast_expiry(config: &mut Config) {
     config.worker.sweep_interval = Duration::from_secs(1);
     config.worker.sweep_grace = Duration::from_secs(1);
     config.worker.concurrency = 8;
+}
+
+/// Webhooks for tests: receivers on 127.0.0.1 allowed, retries every second without
+/// jitter (five attempts), a 3 s timeout.
+pub fn test_webhooks(config: &mut Config) {
+    config.webhook.allow_private = true;
+    config.webhook.retry_schedule = vec![
+        Duration::ZERO,
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    ];
+    config.webhook.retry_jitter_percent = 0;
+    config.webhook.timeout = Duration::from_secs(3);
 }
 
 /// Lifts the drop rate limits (tests that drop hundreds of messages from one address).

@@ -18,4 +18,5 @@ mod ops;
 mod pricing;
 mod storage;
 mod storage_bad_input;
+mod webhooks;
 mod worker_process;

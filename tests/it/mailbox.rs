@@ -199,14 +199,14 @@ async fn a_replayed_creation_returns_the_same_drop_url_without_storing_it_in_cle
 async fn a_minted_webhook_secret_is_shown_once_and_sealed_at_rest(backend: Backend) {
     let app = TestApp::spawn(&backend).await;
     let (_, key) = app.create_account(10_000).await;
-    let mb = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", "https://example.com/hook")]).await;
+    let mb = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", "https://93.184.216.34/hook")]).await;
     let secret = mb.created["webhook_secret"].as_str().expect("minted secret").to_owned();
     assert!(secret.starts_with("whsec_"), "{secret}");
     let given = Mailbox::create(
         &app,
         &key,
         4096,
-        &[("X-Webhook-Url", "https://example.com/hook"), ("X-Webhook-Secret", "my-own-secret")],
+        &[("X-Webhook-Url", "https://93.184.216.34/hook"), ("X-Webhook-Secret", "my-own-secret")],
     )
     .await;
     assert_eq!(given.created["webhook_secret"], Value::Null, "a given secret is not echoed");

@@ -51,6 +51,9 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         "duration_seconds": lease.duration_seconds,
         "cost_micros": lease.cost_micros.to_string(),
         "deleted_at": lease.deleted_at.map(rfc3339),
+        "webhook_url": lease.webhook_url,
+        "expiry_warning_seconds": lease.expiry_warning_seconds,
+        "deliveries_url": state.url(&format!("/api/leases/{}/deliveries", lease.id)),
     });
     if lease.variant == leases::variant::MAILBOX {
         v["capacity_bytes"] = lease.capacity_bytes.into();
@@ -59,7 +62,6 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         v["used_bytes"] = lease.used_bytes.into();
         v["message_count"] = lease.message_count.into();
         v["poll_url"] = state.url(&format!("/api/mailbox/{}/messages", lease.id)).into();
-        v["webhook_url"] = lease.webhook_url.clone().into();
     }
     if lease.variant == leases::variant::CHECKPOINT {
         let workflow = lease.workflow_id.clone().unwrap_or_default();
@@ -68,7 +70,6 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         v["max_body_bytes"] = lease.max_body_bytes.into();
         v["max_versions"] = lease.max_versions.into();
         v["checkpoint_url"] = state.url(&format!("/api/checkpoint/{workflow}")).into();
-        v["webhook_url"] = lease.webhook_url.clone().into();
     }
     if let Some(o) = object {
         v["file_name"] = o.file_name.clone().into();

@@ -85,7 +85,8 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry));
-    let ctx = leasehold_worker::WorkerContext::new(db.clone(), blobs.clone(), Clock::system(), config.clone(), metrics)?;
+    let ctx =
+        leasehold_worker::WorkerContext::new(db.clone(), blobs.clone(), Clock::system(), config.clone(), metrics)?;
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned()));
     let deadline = Instant::now() + Duration::from_secs(window + 600);

@@ -197,6 +197,15 @@ pub fn check_duration(state: &AppState, duration: u64, name: &str) -> Result<u64
     Ok(duration)
 }
 
+/// A page size from `?limit=`: 1..=1000, default 100 (`400 bad_request` otherwise).
+pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    Ok(limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiQuery};
+use crate::extract::{AccountAuth, ApiQuery, page_limit};
 use crate::state::AppState;
 
 /// `/v1/account…`.
@@ -54,10 +54,7 @@ async fn ledger(
     auth: AccountAuth,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = page.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
+    let limit = page_limit(page.limit)?;
     let entries = accounts::ledger(&state.db, &auth.account.id, page.cursor.as_deref(), limit).await?;
     let next_cursor = (entries.len() as u64 == limit).then(|| entries.last().map(|e| e.id.clone())).flatten();
     Ok(Json(json!({

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath};
+use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, page_limit};
 use crate::state::AppState;
 
 /// `/api/leases…`.
@@ -111,10 +111,7 @@ async fn list(
     {
         return Err(ApiError::bad_request("state must be active, expired or deleted"));
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
+    let limit = page_limit(q.limit)?;
     let filter =
         ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor: q.cursor.as_deref(), limit };
     let rows = leases::list_owned(&state.db, &auth.owner(), &filter, state.now()).await?;
@@ -147,10 +144,7 @@ async fn deliveries(
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
     let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
+    let limit = page_limit(q.limit)?;
     if let Some(c) = &q.cursor
         && !leasehold_core::ids::is_valid("evt", c)
     {

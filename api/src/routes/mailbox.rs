@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 
 use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::{ApiError, put_header};
-use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, required_u64, to_i64};
+use crate::extract::{
+    AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, page_limit, required_u64, to_i64,
+};
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
 use crate::webhook_headers;
@@ -183,10 +185,7 @@ async fn list(
     if after < 0 {
         return Err(ApiError::bad_request("after must be a sequence number (0 or more)"));
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
+    let limit = page_limit(q.limit)?;
     let max_wait = state.config.limits.long_poll_max_seconds;
     let wait = q.wait.unwrap_or(0);
     if wait > max_wait {

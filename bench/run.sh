@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs, started
 # here on a free port with static keys and a fresh data dir). Figures go to stdout.
-#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff]  (default: all)
-# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5) and handoff (6).
+#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook]  (default: all)
+# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5), handoff (6) and webhook (7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 shift || true
-WHICH=${*:-storage expiry mailbox checkpoint handoff}
+WHICH=${*:-storage expiry mailbox checkpoint handoff webhook}
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-cargo build --release -p leasehold-api -p leasehold-bench
+cargo build --release -p leasehold-api -p leasehold-worker -p leasehold-bench
 command -v s3s-fs >/dev/null || cargo install s3s-fs@0.14.1 --features binary --locked
 
 S3_DIR=$(mktemp -d)
@@ -48,4 +48,9 @@ if wants handoff; then
   ./target/release/leasehold-bench handoff-large --size-mib "$SIZE_MIB" $S3
   ./target/release/leasehold-bench handoff-rate --concurrency 64 --seconds 10
   ./target/release/leasehold-bench handoff-rate --concurrency 64 --seconds 10 $S3
+fi
+if wants webhook; then
+  # With PostgreSQL the bench starts target/release/leasehold-worker next to the API.
+  ./target/release/leasehold-bench webhook --rate 100 --seconds 60 --burst 5000 --concurrency 32
+  ./target/release/leasehold-bench webhook --rate 100 --seconds 60 --burst 5000 --concurrency 32 $S3
 fi

@@ -8,6 +8,7 @@ mod load;
 mod mailbox;
 mod server;
 mod storage;
+mod webhook;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -136,6 +137,14 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         size: u64,
     },
+    /// Drop → webhook received latency at a steady drop rate (open loop), and webhook
+    /// deliveries per second after a burst of drops vs. the rate the API accepted them.
+    Webhook {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        options: webhook::Options,
+    },
 }
 
 #[tokio::main]
@@ -153,5 +162,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Mailbox { target, concurrency, seconds, size, rounds } => {
             mailbox::run(&target, concurrency, seconds, size, rounds).await
         }
+        Command::Webhook { target, options } => webhook::run(&target, &options).await,
     }
 }

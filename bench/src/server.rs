@@ -1,5 +1,7 @@
-//! Starts a `leasehold-api` process for a benchmark and reads its memory use.
+//! Starts a `leasehold-api` process for a benchmark and reads its memory use; starts a
+//! `leasehold-worker` process configured like it.
 
+use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ pub struct Server {
     pub base: String,
     /// The blob store the server writes to, for the direct baseline.
     pub blob: BlobConfig,
+    /// The environment the API was started with (the worker gets the same).
+    env: Vec<(OsString, OsString)>,
     _dir: tempfile::TempDir,
 }
 
@@ -87,16 +91,46 @@ impl Server {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
+        let env = cmd.as_std().get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
         let child = cmd.spawn().with_context(|| format!("starting {}", target.api_bin))?;
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         for _ in 0..200 {
             if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(Self { child, base, blob, _dir: dir });
+                return Ok(Self { child, base, blob, env, _dir: dir });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         anyhow::bail!("the API did not become ready")
+    }
+
+    /// Starts a `leasehold-worker` binary with the API's settings (database, blob store,
+    /// secret key, data dir, limits) and its metrics on a free port; waits until its
+    /// `/healthz` answers (it has connected and set up its queue). Drop the worker before
+    /// the server: they share the data dir.
+    pub async fn start_worker(&self, bin: &str) -> anyhow::Result<Child> {
+        let port = free_port()?;
+        let mut child = Command::new(bin)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("LEASEHOLD_WORKER_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {bin}"))?;
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the worker exited: {status}");
+            }
+            let health = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return Ok(child);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the worker did not become ready")
     }
 
     /// (current RSS, peak RSS) of the API process in bytes, from /proc.

@@ -61,32 +61,61 @@ pub async fn enqueue<C: ConnectionTrait, J: Job>(
     idempotency_key: Option<String>,
     now_ms: i64,
 ) -> Result<(), DbErr> {
-    let payload = serde_json::to_vec(job).map_err(|e| DbErr::Custom(format!("job payload: {e}")))?;
-    let run_at_secs = match run_at {
-        RunAt::Now => now_ms.div_euclid(1000),
-        RunAt::NotBefore(ms) => ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0),
-    };
+    enqueue_many(conn, &[(job, run_at, idempotency_key)], now_ms).await
+}
+
+/// Inserts several jobs of one queue with one statement (see [`enqueue`]).
+pub async fn enqueue_many<C: ConnectionTrait, J: Job>(
+    conn: &C,
+    jobs: &[(&J, RunAt, Option<String>)],
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Sqlite => {
-            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key) \
-             VALUES (?, ?, ?, 'Pending', 0, ?, ?, 0, ?) ON CONFLICT (job_type, idempotency_key) DO NOTHING"
-        }
-        DbBackend::Postgres => {
-            "INSERT INTO apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key) \
-             VALUES ($1, $2, $3, 'Pending', 0, $4, to_timestamp($5::bigint), 0, $6) \
-             ON CONFLICT (job_type, idempotency_key) DO NOTHING"
-        }
+    let (table, row) = match backend {
+        DbBackend::Sqlite => ("Jobs", "(?, ?, ?, 'Pending', 0, ?, ?, 0, ?)".to_owned()),
+        DbBackend::Postgres => ("apalis.jobs", String::new()),
         other => return Err(DbErr::Custom(format!("unsupported database backend {other:?}"))),
     };
-    let values: Vec<Value> = vec![
-        payload.into(),
-        ulid::Ulid::generate().to_string().into(),
-        J::QUEUE.into(),
-        MAX_ATTEMPTS.into(),
-        run_at_secs.into(),
-        idempotency_key.into(),
-    ];
+    let mut rows = Vec::with_capacity(jobs.len());
+    let mut values: Vec<Value> = Vec::with_capacity(jobs.len() * 6);
+    for (i, (job, run_at, key)) in jobs.iter().enumerate() {
+        let payload = serde_json::to_vec(job).map_err(|e| DbErr::Custom(format!("job payload: {e}")))?;
+        let run_at_secs = match run_at {
+            RunAt::Now => now_ms.div_euclid(1000),
+            RunAt::NotBefore(ms) => ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0),
+        };
+        rows.push(match backend {
+            DbBackend::Postgres => {
+                let n = i * 6;
+                format!(
+                    "(${}, ${}, ${}, 'Pending', 0, ${}, to_timestamp(${}::bigint), 0, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                )
+            }
+            _ => row.clone(),
+        });
+        values.extend([
+            payload.into(),
+            ulid::Ulid::generate().to_string().into(),
+            J::QUEUE.into(),
+            MAX_ATTEMPTS.into(),
+            run_at_secs.into(),
+            key.clone().into(),
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO {table} (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key) \
+         VALUES {} ON CONFLICT (job_type, idempotency_key) DO NOTHING",
+        rows.join(", ")
+    );
     conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     Ok(())
 }

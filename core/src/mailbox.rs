@@ -242,6 +242,7 @@ pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Res
         mailbox_message::Entity::insert_many(rows).exec(&txn).await?;
     }
     let mut announced: Vec<&str> = Vec::new();
+    let mut events = Vec::new();
     for (d, row) in drops.iter().zip(&outcomes) {
         let Some(row) = row else { continue };
         if let Some((claim, render)) = &d.idempotency {
@@ -252,17 +253,16 @@ pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Res
             announced.push(&d.lease_id);
         }
         if hooked.contains(&d.lease_id.as_str()) {
-            webhook::record(
-                &txn,
-                &d.lease_id,
-                webhook::event::MESSAGE_RECEIVED,
-                received_fields(row),
-                row.received_at,
-                d.now,
-            )
-            .await?;
+            events.push(webhook::NewEvent {
+                lease_id: &d.lease_id,
+                event_type: webhook::event::MESSAGE_RECEIVED,
+                fields: received_fields(row),
+                occurred_at: row.received_at,
+            });
         }
     }
+    let latest = drops.iter().map(|d| d.now).max().unwrap_or_default();
+    webhook::record_many(&txn, events, latest).await?;
     txn.commit().await?;
     drop(gate);
     let mut result = Vec::with_capacity(drops.len());

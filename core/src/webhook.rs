@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use leasehold_entities::{lease, webhook_event};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ConnectionTrait, DbErr, Set};
 use serde_json::{Map, Value};
 
 use crate::config::WebhookConfig;
@@ -304,44 +304,77 @@ pub struct Hook {
     pub expiry_warning_seconds: Option<i64>,
 }
 
-/// Records one event of `lease` (which must have a webhook) and enqueues its delivery
-/// for `due_at`, in the caller's transaction. `fields` are the event's own fields; the
-/// body adds `type`, `event_id`, `lease_id` and `occurred_at`. Returns the event id.
+/// An event about to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewEvent<'a> {
+    /// The lease it is about (which must have a webhook).
+    pub lease_id: &'a str,
+    /// One of [`event`].
+    pub event_type: &'static str,
+    /// The event's own fields; the body adds `type`, `event_id`, `lease_id`, `occurred_at`.
+    pub fields: Map<String, Value>,
+    /// When it occurred (unix ms); its first attempt is due then (or now, if earlier).
+    pub occurred_at: i64,
+}
+
+/// Records one event and enqueues its delivery, in the caller's transaction; returns the
+/// event id.
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     lease_id: &str,
-    event_type: &str,
+    event_type: &'static str,
     fields: Map<String, Value>,
     occurred_at: i64,
     now: i64,
 ) -> Result<String, DbErr> {
-    let id = crate::ids::event_id();
-    let mut body = Map::new();
-    body.insert("type".into(), event_type.into());
-    body.insert("event_id".into(), id.clone().into());
-    body.insert("lease_id".into(), lease_id.into());
-    body.insert("occurred_at".into(), crate::time::rfc3339(occurred_at).into());
-    body.extend(fields);
-    let due_at = occurred_at.max(now);
-    webhook_event::ActiveModel {
-        id: Set(id.clone()),
-        lease_id: Set(lease_id.to_owned()),
-        event_type: Set(event_type.to_owned()),
-        body: Set(Value::Object(body).to_string()),
-        state: Set(state::PENDING.to_owned()),
-        attempts: Set(0),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        next_attempt_at: Set(Some(due_at)),
-        locked_until: Set(None),
-        created_at: Set(occurred_at),
-        delivered_at: Set(None),
+    let ids = record_many(conn, vec![NewEvent { lease_id, event_type, fields, occurred_at }], now).await?;
+    Ok(ids.into_iter().next().unwrap_or_default())
+}
+
+/// Records events and enqueues their deliveries with one `INSERT` each for the rows and
+/// the jobs, in the caller's transaction; returns the event ids.
+pub async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    events: Vec<NewEvent<'_>>,
+    now: i64,
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::EntityTrait;
+    if events.is_empty() {
+        return Ok(Vec::new());
     }
-    .insert(conn)
-    .await?;
-    let run_at = if due_at <= now { RunAt::Now } else { RunAt::NotBefore(due_at) };
-    jobs::enqueue(conn, &DeliverWebhook { event_id: id.clone() }, run_at, Some(format!("deliver:{id}:0")), now).await?;
-    Ok(id)
+    let mut rows = Vec::with_capacity(events.len());
+    let mut jobs = Vec::with_capacity(events.len());
+    for e in events {
+        let id = crate::ids::event_id();
+        let mut body = Map::new();
+        body.insert("type".into(), e.event_type.into());
+        body.insert("event_id".into(), id.clone().into());
+        body.insert("lease_id".into(), e.lease_id.into());
+        body.insert("occurred_at".into(), crate::time::rfc3339(e.occurred_at).into());
+        body.extend(e.fields);
+        let due_at = e.occurred_at.max(now);
+        rows.push(webhook_event::ActiveModel {
+            id: Set(id.clone()),
+            lease_id: Set(e.lease_id.to_owned()),
+            event_type: Set(e.event_type.to_owned()),
+            body: Set(Value::Object(body).to_string()),
+            state: Set(state::PENDING.to_owned()),
+            attempts: Set(0),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            next_attempt_at: Set(Some(due_at)),
+            locked_until: Set(None),
+            created_at: Set(e.occurred_at),
+            delivered_at: Set(None),
+        });
+        let run_at = if due_at <= now { RunAt::Now } else { RunAt::NotBefore(due_at) };
+        jobs.push((DeliverWebhook { event_id: id }, run_at));
+    }
+    webhook_event::Entity::insert_many(rows).exec(conn).await?;
+    let queued: Vec<(&DeliverWebhook, RunAt, Option<String>)> =
+        jobs.iter().map(|(job, at)| (job, *at, Some(format!("deliver:{}:0", job.event_id)))).collect();
+    jobs::enqueue_many(conn, &queued, now).await?;
+    Ok(jobs.into_iter().map(|(job, _)| job.event_id).collect())
 }
 
 /// True when the lease has a receiver to send events to.

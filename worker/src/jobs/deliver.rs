@@ -86,6 +86,9 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
     }
     let now = ctx.clock.now_ms();
     let hold = i64::try_from((ctx.config.webhook.timeout + Duration::from_secs(5)).as_millis()).unwrap_or(i64::MAX);
+    // SQLite has one writer: queue behind this process's other writers (drops) instead of
+    // colliding with them in SQLite's busy-wait. Never held across the HTTP request.
+    let gate = leasehold_core::db::write_gate(&ctx.db).await;
     let taken = webhook_event::Entity::update_many()
         .col_expr(webhook_event::Column::LockedUntil, Expr::value(now.saturating_add(hold)))
         .filter(webhook_event::Column::Id.eq(event_id))
@@ -98,6 +101,7 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
         )
         .exec(&ctx.db)
         .await?;
+    drop(gate);
     if taken.rows_affected != 1 {
         return Ok(Outcome::Skipped);
     }
@@ -141,6 +145,7 @@ async fn settle(
         .filter(webhook_event::Column::Id.eq(&evt.id))
         .filter(webhook_event::Column::State.eq(state::PENDING))
         .filter(webhook_event::Column::Attempts.eq(evt.attempts));
+    let _gate = leasehold_core::db::write_gate(&ctx.db).await;
     let txn = ctx.db.begin().await?;
     let outcome = if attempt.delivered() {
         update = update
@@ -197,6 +202,7 @@ async fn settle_stopped(
     why: &str,
     now: i64,
 ) -> Result<(), JobError> {
+    let _gate = leasehold_core::db::write_gate(&ctx.db).await;
     let txn = ctx.db.begin().await?;
     let mut this = webhook_event::Entity::update_many()
         .col_expr(webhook_event::Column::State, Expr::value(state::FAILED))

@@ -1,13 +1,14 @@
 //! `DeliverWebhook`: one delivery attempt of one event.
 //!
 //! The event row is the truth; the job only says "look at it now". A run takes the event
-//! with a short lock (a conditional `UPDATE`), so two runs of one event (an early timer,
-//! the sweep re-enqueueing a slow one) never send it at the same time; then it sends and
+//! with a short hold (see [`take`]), so two runs of one event (an early timer, the sweep
+//! re-enqueueing a slow one) never send it at the same time; then it sends and
 //! settles the outcome in one transaction: delivered, or the next attempt scheduled (a new
 //! job for that instant, in the same transaction), or stopped. A worker killed mid-attempt
 //! leaves the event pending; once the lock lapses the sweep enqueues it again, so every
 //! event is delivered at least once.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
@@ -15,7 +16,7 @@ use leasehold_core::jobs::{self, DeliverWebhook, Job, RunAt};
 use leasehold_core::webhook::{self, event, state};
 use leasehold_entities::{lease, webhook_event};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::JobError;
 use crate::WorkerContext;
@@ -84,27 +85,7 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
         }
         tokio::time::sleep(Duration::from_millis(u64::try_from(due - now).unwrap_or(0))).await;
     }
-    let now = ctx.clock.now_ms();
-    let hold = i64::try_from((ctx.config.webhook.timeout + Duration::from_secs(5)).as_millis()).unwrap_or(i64::MAX);
-    // SQLite has one writer: queue behind this process's other writers (drops) instead of
-    // colliding with them in SQLite's busy-wait. Never held across the HTTP request.
-    let gate = leasehold_core::db::write_gate(&ctx.db).await;
-    let taken = webhook_event::Entity::update_many()
-        .col_expr(webhook_event::Column::LockedUntil, Expr::value(now.saturating_add(hold)))
-        .filter(webhook_event::Column::Id.eq(event_id))
-        .filter(webhook_event::Column::State.eq(state::PENDING))
-        .filter(webhook_event::Column::Attempts.eq(evt.attempts))
-        .filter(
-            Condition::any()
-                .add(webhook_event::Column::LockedUntil.is_null())
-                .add(webhook_event::Column::LockedUntil.lte(now)),
-        )
-        .exec(&ctx.db)
-        .await?;
-    drop(gate);
-    if taken.rows_affected != 1 {
-        return Ok(Outcome::Skipped);
-    }
+    let Some(_attempt) = take(ctx, &evt).await? else { return Ok(Outcome::Skipped) };
     let lease = lease::Entity::find_by_id(&evt.lease_id).one(&ctx.db).await?;
     let target = lease.as_ref().and_then(|l| Some((l.webhook_url.clone()?, l.webhook_secret_enc.clone()?)));
     let Some((url, sealed)) = target else {
@@ -121,6 +102,52 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
     };
     let lease_end = lease.as_ref().map_or(now, |l| l.expires_at);
     settle(ctx, &evt, &attempt, lease_end).await
+}
+
+/// Events whose attempt runs in this process.
+static IN_FLIGHT: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// This process's hold on an event for one attempt; released when dropped.
+pub struct Hold {
+    id: String,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
+    }
+}
+
+/// Takes the event for one attempt, or `None` if another attempt holds it. Within this
+/// process an in-memory set decides; across processes (PostgreSQL: any number of
+/// workers) a conditional `UPDATE` sets `locked_until` (timeout + 5 s), which the sweep
+/// respects. SQLite has one worker process by design, so the in-memory hold is the whole
+/// lock there and spares a write per attempt on the single-writer database.
+async fn take(ctx: &WorkerContext, evt: &webhook_event::Model) -> Result<Option<Hold>, JobError> {
+    if !IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(evt.id.clone()) {
+        return Ok(None);
+    }
+    let hold = Hold { id: evt.id.clone() };
+    if ctx.db.get_database_backend() == DbBackend::Sqlite {
+        return Ok(Some(hold));
+    }
+    let now = ctx.clock.now_ms();
+    let until = now.saturating_add(
+        i64::try_from((ctx.config.webhook.timeout + Duration::from_secs(5)).as_millis()).unwrap_or(i64::MAX),
+    );
+    let taken = webhook_event::Entity::update_many()
+        .col_expr(webhook_event::Column::LockedUntil, Expr::value(until))
+        .filter(webhook_event::Column::Id.eq(&evt.id))
+        .filter(webhook_event::Column::State.eq(state::PENDING))
+        .filter(webhook_event::Column::Attempts.eq(evt.attempts))
+        .filter(
+            Condition::any()
+                .add(webhook_event::Column::LockedUntil.is_null())
+                .add(webhook_event::Column::LockedUntil.lte(now)),
+        )
+        .exec(&ctx.db)
+        .await?;
+    Ok((taken.rows_affected == 1).then_some(hold))
 }
 
 /// Records an attempt's outcome and schedules the next one, in one transaction.

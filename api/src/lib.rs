@@ -81,8 +81,12 @@ pub async fn serve(
     let grace = state.config.shutdown_timeout;
     let stop = state.shutting_down.clone();
     // Embedded shape: the worker runs in this process and stops with it.
-    let worker =
-        state.embedded_worker().map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));
+    let embedded = state.embedded_worker();
+    let kicks = state.webhook_kicks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let (Some(ctx), Some(kicks)) = (embedded.clone(), kicks) {
+        tokio::spawn(webhook_fast_path(ctx, kicks, stop.clone()));
+    }
+    let worker = embedded.map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let signalled = stop.clone();
     // Without TCP_NODELAY a streamed response (headers, then body) waits for the client's
@@ -118,4 +122,28 @@ pub async fn serve(
         }
     }
     result
+}
+
+/// The embedded worker's first attempt at the events of mailboxes that just took drops
+/// (see `leasehold_worker::jobs::deliver::deliver_due_of`); runs until shutdown.
+async fn webhook_fast_path(
+    ctx: leasehold_worker::WorkerContext,
+    mut kicks: tokio::sync::mpsc::Receiver<String>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(ctx.config.worker.concurrency));
+    loop {
+        let lease_id = tokio::select! {
+            () = stop.cancelled() => return,
+            next = kicks.recv() => match next { Some(id) => id, None => return },
+        };
+        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = leasehold_worker::jobs::deliver::deliver_due_of(&ctx, &lease_id).await {
+                tracing::debug!(lease.id = %lease_id, error = %e, "fast-path delivery failed; the queue retries");
+            }
+            drop(permit);
+        });
+    }
 }

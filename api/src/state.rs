@@ -52,6 +52,11 @@ pub struct AppState {
     pub shutting_down: CancellationToken,
     /// The embedded worker's webhook client.
     pub webhooks: leasehold_worker::delivery::Sender,
+    /// Mailboxes with new events, for the embedded worker's fast path (`None` when the
+    /// worker runs elsewhere).
+    pub webhook_kick: Option<tokio::sync::mpsc::Sender<String>>,
+    /// The receiving end, taken by `serve` when it starts the embedded worker.
+    pub webhook_kicks: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>>,
 }
 
 impl AppState {
@@ -65,6 +70,9 @@ impl AppState {
         let secrets = SecretBox::from_config(&config)?;
         let wake = Wake::start(&db, &config.database_url).await?;
         let webhooks = leasehold_worker::delivery::Sender::new(&config.webhook)?;
+        let (kick, kicks) = tokio::sync::mpsc::channel(1024);
+        let (webhook_kick, webhook_kicks) =
+            if config.worker.embedded { (Some(kick), Some(kicks)) } else { (None, None) };
         let l = &config.limits;
         let drop_limits = Arc::new(DropLimits {
             per_ip: Limiter::new(Rate { per_second: l.drop_rate_per_ip, burst: l.drop_burst_per_ip }),
@@ -83,6 +91,8 @@ impl AppState {
             drop_tokens: Arc::new(TokenCache::new(DROP_TOKEN_TTL_MS)),
             shutting_down: CancellationToken::new(),
             webhooks,
+            webhook_kick,
+            webhook_kicks: Arc::new(std::sync::Mutex::new(webhook_kicks)),
         })
     }
 

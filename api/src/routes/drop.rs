@@ -152,6 +152,10 @@ async fn store_and_commit(
     let error = match outcome {
         Ok(Dropped::Stored(row)) => {
             state.wake.notify(&lease.id);
+            if let Some(kick) = state.webhook_kick.as_ref().filter(|_| lease.webhook_url.is_some()) {
+                // Full means a burst: the queued jobs deliver what the fast path misses.
+                kick.try_send(lease.id.clone()).ok();
+            }
             return Ok((StatusCode::CREATED, lease_headers(lease), Json(created_json(&row))).into_response());
         }
         Ok(Dropped::Full) => mailbox_full(lease),

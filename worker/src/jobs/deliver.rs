@@ -55,20 +55,47 @@ impl Outcome {
 
 /// The apalis handler.
 pub async fn run(job: DeliverWebhook, ctx: Data<WorkerContext>) -> Result<(), BoxDynError> {
-    match deliver(&ctx, &job.event_id).await {
+    counted(&ctx, &job.event_id).await?;
+    Ok(())
+}
+
+/// [`deliver`], with its metrics and log line.
+async fn counted(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, JobError> {
+    match deliver(ctx, event_id).await {
         Ok(outcome) => {
             ctx.metrics.job(DeliverWebhook::QUEUE, outcome.label());
             if outcome != Outcome::Skipped {
                 ctx.metrics.webhook(outcome.label());
             }
-            Ok(())
+            Ok(outcome)
         }
         Err(e) => {
             ctx.metrics.job(DeliverWebhook::QUEUE, "error");
-            tracing::warn!(event.id = %job.event_id, error = %e, "webhook delivery failed to settle; it will be retried");
-            Err(e.into())
+            tracing::warn!(event.id = %event_id, error = %e, "webhook delivery failed to settle; it will be retried");
+            Err(e)
         }
     }
+}
+
+/// The embedded shape's fast path: right after drops into `lease_id` commit in this
+/// process, makes the first attempt of its due events without waiting for the queue to
+/// be polled (SQLite's queue shares the single writer with the drops, so its fetches can
+/// wait behind them). The queued jobs stay the durable path: they find these events
+/// delivered, or held, and do nothing.
+pub async fn deliver_due_of(ctx: &WorkerContext, lease_id: &str) -> Result<usize, JobError> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let due = webhook_event::Entity::find()
+        .filter(webhook_event::Column::LeaseId.eq(lease_id))
+        .filter(webhook_event::Column::State.eq(state::PENDING))
+        .filter(webhook_event::Column::Attempts.eq(0))
+        .filter(webhook_event::Column::NextAttemptAt.lte(ctx.clock.now_ms()))
+        .order_by_asc(webhook_event::Column::Id)
+        .limit(128)
+        .all(&ctx.db)
+        .await?;
+    let runs = due.iter().map(|e| counted(ctx, &e.id));
+    let outcomes = futures_util::future::join_all(runs).await;
+    Ok(outcomes.iter().filter(|o| matches!(o, Ok(out) if *out != Outcome::Skipped)).count())
 }
 
 /// One attempt of this event, if it is due and nobody else is sending it.

@@ -156,7 +156,10 @@ async fn take(ctx: &WorkerContext, evt: &webhook_event::Model) -> Result<Option<
     }
     let hold = Hold { id: evt.id.clone() };
     if ctx.db.get_database_backend() == DbBackend::Sqlite {
-        return Ok(Some(hold));
+        // Another run may have settled the attempt between our read and the hold.
+        let fresh = webhook_event::Entity::find_by_id(&evt.id).one(&ctx.db).await?;
+        let unchanged = fresh.is_some_and(|f| f.state == state::PENDING && f.attempts == evt.attempts);
+        return Ok(unchanged.then_some(hold));
     }
     let now = ctx.clock.now_ms();
     let until = now.saturating_add(

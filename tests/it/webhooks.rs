@@ -25,6 +25,7 @@ backend_tests!(
     secrets_are_sealed_at_rest_and_shown_once,
     drops_on_two_instances_make_one_event_each,
     killing_the_worker_loses_no_event,
+    deliveries_are_paged_and_owner_only,
 );
 
 /// A worker for the distributed shape (the embedded one runs inside the API).
@@ -450,4 +451,45 @@ async fn killing_the_worker_loses_no_event(backend: Backend) {
     let events = settled(&app, &key, &mailbox.lease_id, count).await;
     second.start_kill().expect("stop second worker");
     assert!(events.iter().all(|e| e["state"] == "delivered"), "{events:#?}");
+}
+
+async fn deliveries_are_paged_and_owner_only(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn_with(&backend, |c| {
+        test_webhooks(c);
+        leasehold_tests::no_drop_limits(c);
+    })
+    .await;
+    let _worker = worker_for(&app).await;
+    let (_, key) = app.create_account(1_000_000).await;
+    let (_, stranger) = app.create_account(1_000_000).await;
+    let mailbox = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", &receiver.url())]).await;
+    for i in 0..5 {
+        mailbox.drop_into(&app, "text/plain", format!("m{i}")).await;
+    }
+    let all = settled(&app, &key, &mailbox.lease_id, 5).await;
+    let path = format!("/api/leases/{}/deliveries", mailbox.lease_id);
+    let (status, first) = app.get_json(&key, &format!("{path}?limit=2")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+    let cursor = first["next_cursor"].as_str().expect("a full page has a cursor").to_owned();
+    let (_, rest) = app.get_json(&key, &format!("{path}?limit=10&cursor={cursor}")).await;
+    let mut ids: Vec<Value> = first["items"].as_array().expect("items").iter().map(|e| e["event_id"].clone()).collect();
+    ids.extend(rest["items"].as_array().expect("items").iter().map(|e| e["event_id"].clone()));
+    assert_eq!(ids, all.iter().map(|e| e["event_id"].clone()).collect::<Vec<_>>(), "pages in order, nothing twice");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    for (query, code) in [("?limit=0", 400), ("?limit=1001", 400), ("?cursor=nope", 400), ("?limit=x", 400)] {
+        let (status, body) = app.get_json(&key, &format!("{path}{query}")).await;
+        assert_eq!((status, body["code"].as_str()), (code, Some("bad_request")), "{query}: {body}");
+    }
+    let (status, body) = app.get_json(&stranger, &path).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "another account's lease: {body}");
+    let (status, _) = app.get_json(&key, "/api/leases/lse_nope/deliveries").await;
+    assert_eq!(status, 404);
+    let res = app.client.get(app.url(&path)).send().await.expect("no auth");
+    assert_eq!(res.status(), 401);
+    // A deleted lease's deliveries stay readable until its tombstone is reaped.
+    let res = app.client.delete(app.url(&format!("/api/leases/{}", mailbox.lease_id))).bearer_auth(&key).send().await;
+    assert_eq!(res.expect("delete").status(), 200);
+    assert_eq!(deliveries(&app, &key, &mailbox.lease_id).await.len(), 5);
 }

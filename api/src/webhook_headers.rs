@@ -9,9 +9,6 @@ use leasehold_core::webhook::{self, AddressPolicy, Hook};
 use crate::error::ApiError;
 use crate::extract::header_text;
 
-/// Context under which webhook secrets are sealed (the worker opens them under it).
-pub const SECRET_CONTEXT: &str = "webhook-secret";
-
 const URL: &str = "X-Webhook-Url";
 const SECRET: &str = "X-Webhook-Secret";
 const WARNING: &str = "X-Expiry-Warning-Seconds";
@@ -34,7 +31,7 @@ impl Webhook {
     pub fn hook(&self, secrets: &SecretBox) -> Hook {
         Hook {
             url: self.url.clone(),
-            secret_sealed: self.secret.as_deref().map(|s| secrets.seal(SECRET_CONTEXT, s)),
+            secret_sealed: self.secret.as_deref().map(|s| secrets.seal(webhook::SECRET_CONTEXT, s)),
             expiry_warning_seconds: self.expiry_warning_seconds.map(|w| i64::try_from(w).unwrap_or(i64::MAX)),
         }
     }

@@ -167,20 +167,12 @@ async fn try_create(
 /// is past its expiry instant, with its `lease.expired` event in the same transaction;
 /// returns how many rows changed (0 or 1).
 async fn expire_stale(db: &DatabaseConnection, owner: &Owner, workflow_id: &str, now: i64) -> Result<u64, DbErr> {
-    let txn = db.begin().await?;
-    let expired = lease::Entity::update_many()
-        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
-        .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
-        .filter(lease::Column::OwnerKind.eq(owner.kind))
-        .filter(lease::Column::OwnerId.eq(&owner.id))
-        .filter(lease::Column::WorkflowId.eq(workflow_id))
-        .filter(lease::Column::State.eq(state::ACTIVE))
-        .filter(lease::Column::ExpiresAt.lte(now))
-        .exec_with_returning(&txn)
-        .await?;
-    crate::webhook::record_expired(&txn, &expired, now).await?;
-    txn.commit().await?;
-    Ok(expired.len() as u64)
+    let which = sea_orm::Condition::all()
+        .add(lease::Column::OwnerKind.eq(owner.kind))
+        .add(lease::Column::OwnerId.eq(&owner.id))
+        .add(lease::Column::WorkflowId.eq(workflow_id))
+        .add(lease::Column::ExpiresAt.lte(now));
+    Ok(leases::expire_matching(db, which, now).await?.len() as u64)
 }
 
 /// The owner's checkpoint of this workflow: the active one, else the newest tombstone

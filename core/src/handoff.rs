@@ -316,11 +316,13 @@ async fn record_claim_events(
     claimed.insert("claim_id".into(), claim_id.into());
     claimed.insert("claims_remaining".into(), Ord::max(handoff.max_claims - handoff.claims_completed, 0).into());
     claimed.insert("lease_deleted".into(), deleted_lease.into());
-    webhook::record(txn, &lease.id, webhook::event::HANDOFF_CLAIMED, claimed, now, now).await?;
+    let event = |event_type, fields| webhook::NewEvent { lease_id: &lease.id, event_type, fields, occurred_at: now };
+    let mut events = vec![event(webhook::event::HANDOFF_CLAIMED, claimed)];
     if handoff.claims_completed >= handoff.max_claims {
         fields.insert("delete_on_claim".into(), handoff.delete_on_claim.into());
-        webhook::record(txn, &lease.id, webhook::event::HANDOFF_EXHAUSTED, fields, now, now).await?;
+        events.push(event(webhook::event::HANDOFF_EXHAUSTED, fields));
     }
+    webhook::record_many(txn, events, now).await?;
     Ok(())
 }
 

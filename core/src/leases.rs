@@ -189,6 +189,27 @@ pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> 
     Ok(true)
 }
 
+/// Turns the active leases matching `which` into `expired` tombstones (`deleted_at` = their
+/// expiry instant) with their `lease.expired` events, in one transaction; returns exactly
+/// the leases this call turned. Callers bound `which` to leases past their expiry.
+pub async fn expire_matching(
+    db: &DatabaseConnection,
+    which: sea_orm::Condition,
+    now: i64,
+) -> Result<Vec<lease::Model>, DbErr> {
+    let txn = db.begin().await?;
+    let expired = lease::Entity::update_many()
+        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
+        .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
+        .filter(which)
+        .filter(lease::Column::State.eq(state::ACTIVE))
+        .exec_with_returning(&txn)
+        .await?;
+    crate::webhook::record_expired(&txn, &expired, now).await?;
+    txn.commit().await?;
+    Ok(expired)
+}
+
 /// The instant a dead lease stopped serving: its expiry, or its deletion.
 pub fn ended_at(lease: &lease::Model) -> i64 {
     match lease.state.as_str() {

@@ -45,6 +45,10 @@ pub mod state {
     pub const EXHAUSTED: &str = "exhausted";
 }
 
+/// Context under which webhook secrets are sealed: the API seals them, the worker opens
+/// them.
+pub const SECRET_CONTEXT: &str = "webhook-secret";
+
 /// Longest accepted webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
 /// Prefix of minted secrets (Standard Webhooks).
@@ -400,12 +404,17 @@ pub async fn schedule_expiry_warning<C: ConnectionTrait>(
 /// `lease.expired` for every lease just turned into an expired tombstone (in the
 /// transaction that turned them).
 pub async fn record_expired<C: ConnectionTrait>(conn: &C, expired: &[lease::Model], now: i64) -> Result<(), DbErr> {
-    for l in expired.iter().filter(|l| wants_events(l)) {
-        let mut fields = Map::new();
-        fields.insert("variant".into(), l.variant.clone().into());
-        fields.insert("expires_at".into(), crate::time::rfc3339(l.expires_at).into());
-        record(conn, &l.id, event::LEASE_EXPIRED, fields, l.expires_at, now).await?;
-    }
+    let events = expired
+        .iter()
+        .filter(|l| wants_events(l))
+        .map(|l| {
+            let mut fields = Map::new();
+            fields.insert("variant".into(), l.variant.clone().into());
+            fields.insert("expires_at".into(), crate::time::rfc3339(l.expires_at).into());
+            NewEvent { lease_id: &l.id, event_type: event::LEASE_EXPIRED, fields, occurred_at: l.expires_at }
+        })
+        .collect();
+    record_many(conn, events, now).await?;
     Ok(())
 }
 

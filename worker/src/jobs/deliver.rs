@@ -22,9 +22,6 @@ use super::JobError;
 use crate::WorkerContext;
 use crate::delivery::Attempt;
 
-/// Context of sealed webhook secrets (the API seals them under it).
-pub const SECRET_CONTEXT: &str = "webhook-secret";
-
 /// What a run did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -82,7 +79,7 @@ async fn counted(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, JobErro
 /// be polled (SQLite's queue shares the single writer with the drops, so its fetches can
 /// wait behind them). The queued jobs stay the durable path: they find these events
 /// delivered, or held, and do nothing.
-pub async fn deliver_due_of(ctx: &WorkerContext, lease_id: &str) -> Result<usize, JobError> {
+pub async fn deliver_due_of(ctx: &WorkerContext, lease_id: &str) -> Result<(), JobError> {
     use sea_orm::{QueryOrder, QuerySelect};
     let due = webhook_event::Entity::find()
         .filter(webhook_event::Column::LeaseId.eq(lease_id))
@@ -93,9 +90,9 @@ pub async fn deliver_due_of(ctx: &WorkerContext, lease_id: &str) -> Result<usize
         .limit(128)
         .all(&ctx.db)
         .await?;
-    let runs = due.iter().map(|e| counted(ctx, &e.id));
-    let outcomes = futures_util::future::join_all(runs).await;
-    Ok(outcomes.iter().filter(|o| matches!(o, Ok(out) if *out != Outcome::Skipped)).count())
+    // Each run logs and counts its own outcome; a failed one is retried by its queued job.
+    futures_util::future::join_all(due.iter().map(|e| counted(ctx, &e.id))).await;
+    Ok(())
 }
 
 /// One attempt of this event, if it is due and nobody else is sending it.
@@ -113,6 +110,7 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
         tokio::time::sleep(Duration::from_millis(u64::try_from(due - now).unwrap_or(0))).await;
     }
     let Some(_attempt) = take(ctx, &evt).await? else { return Ok(Outcome::Skipped) };
+    let now = ctx.clock.now_ms();
     let lease = lease::Entity::find_by_id(&evt.lease_id).one(&ctx.db).await?;
     let target = lease.as_ref().and_then(|l| Some((l.webhook_url.clone()?, l.webhook_secret_enc.clone()?)));
     let Some((url, sealed)) = target else {
@@ -123,7 +121,7 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
         settle_stopped(ctx, &evt, None, why, now).await?;
         return Ok(Outcome::Stopped);
     };
-    let attempt = match ctx.secrets.open(SECRET_CONTEXT, &sealed) {
+    let attempt = match ctx.secrets.open(webhook::SECRET_CONTEXT, &sealed) {
         Ok(secret) => ctx.webhooks.send(&url, &secret, &evt.id, &evt.body, now).await,
         Err(e) => Attempt { status: None, error: Some(format!("webhook secret unreadable: {e}")), retry_after: None },
     };

@@ -112,17 +112,8 @@ pub async fn expire_due(ctx: &WorkerContext, cutoff: i64) -> Result<Vec<lease::M
     if ctx.db.get_database_backend() == DbBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    let txn = ctx.db.begin().await?;
-    let expired = lease::Entity::update_many()
-        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
-        .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
-        .filter(lease::Column::Id.in_subquery(due))
-        .filter(lease::Column::State.eq(state::ACTIVE))
-        .exec_with_returning(&txn)
-        .await?;
-    leasehold_core::webhook::record_expired(&txn, &expired, ctx.clock.now_ms()).await?;
-    txn.commit().await?;
-    Ok(expired)
+    let which = sea_orm::Condition::all().add(lease::Column::Id.in_subquery(due));
+    Ok(leases::expire_matching(&ctx.db, which, ctx.clock.now_ms()).await?)
 }
 
 /// Removes every byte and child row of these dead leases; returns the ids this call

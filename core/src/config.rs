@@ -21,6 +21,11 @@ pub const KEYS: &[&str] = &[
     "DATA_DIR",
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+    "HEADER_READ_TIMEOUT_SECONDS",
+    "IDLE_TIMEOUT_SECONDS",
+    "BODY_TIMEOUT_SECONDS",
+    "MAX_CONNECTIONS",
     "BLOB_STORE",
     "S3_BUCKET",
     "S3_ENDPOINT",
@@ -267,6 +272,22 @@ pub struct WebhookConfig {
     pub timeout: Duration,
 }
 
+/// Bounds on client connections (SPEC §10): slow or silent peers are cut off, and one
+/// pod holds at most `max_connections` sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Time a connection gets to send a request's headers in full.
+    pub header_read_timeout: Duration,
+    /// Time a kept-alive connection may sit between requests.
+    pub idle_timeout: Duration,
+    /// Time a request body may go without sending a byte before it is aborted (nothing
+    /// of it is kept).
+    pub body_timeout: Duration,
+    /// Open connections per process; when full, the longest-idle connection is closed to
+    /// make room, or the new one waits.
+    pub max_connections: usize,
+}
+
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -280,6 +301,11 @@ pub struct Config {
     pub database_url: String,
     /// Size of the database connection pool.
     pub database_max_connections: u32,
+    /// How long a request waits for a pooled database connection before it answers
+    /// `503 unavailable`.
+    pub database_acquire_timeout: Duration,
+    /// Client connection bounds.
+    pub http: HttpConfig,
     /// Where bytes live.
     pub blob: BlobConfig,
     /// Token of the operator API; `/admin/*` answers 404 without it.
@@ -365,6 +391,14 @@ impl Config {
             database_url,
             database_max_connections: u32::try_from(src.number("DATABASE_MAX_CONNECTIONS", 10)?)
                 .map_err(|_| ConfigError::new("DATABASE_MAX_CONNECTIONS", "too large"))?,
+            database_acquire_timeout: Duration::from_secs(src.number("DATABASE_ACQUIRE_TIMEOUT_SECONDS", 5)?),
+            http: HttpConfig {
+                header_read_timeout: Duration::from_secs(src.number("HEADER_READ_TIMEOUT_SECONDS", 10)?),
+                idle_timeout: Duration::from_secs(src.number("IDLE_TIMEOUT_SECONDS", 60)?),
+                body_timeout: Duration::from_secs(src.number("BODY_TIMEOUT_SECONDS", 30)?),
+                max_connections: usize::try_from(src.number("MAX_CONNECTIONS", 4096)?)
+                    .map_err(|_| ConfigError::new("MAX_CONNECTIONS", "too large"))?,
+            },
             data_dir,
             admin_token: src.get("ADMIN_TOKEN").filter(|t| !t.is_empty()).map(Secret::new),
             log_format,
@@ -420,6 +454,19 @@ impl Config {
         }
         if l.long_poll_max_seconds == 0 {
             return Err(ConfigError::new("LONG_POLL_MAX_SECONDS", "must be at least 1"));
+        }
+        for (key, value) in [
+            ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", self.database_acquire_timeout),
+            ("HEADER_READ_TIMEOUT_SECONDS", self.http.header_read_timeout),
+            ("IDLE_TIMEOUT_SECONDS", self.http.idle_timeout),
+            ("BODY_TIMEOUT_SECONDS", self.http.body_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if self.http.max_connections < 16 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 16"));
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));

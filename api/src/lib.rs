@@ -4,21 +4,23 @@
 pub mod api_json;
 pub mod body_end;
 pub mod bootstrap;
+pub mod claim_json;
 pub mod cli;
 pub mod client_ip;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod metered;
 pub mod metrics;
 pub mod range;
+pub mod redact;
 pub mod routes;
 pub mod state;
 pub mod wake;
 pub mod webhook_headers;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
@@ -56,11 +58,28 @@ async fn close_after_unread_body(
     response
 }
 
+/// A client's `X-Request-Id` is kept only if it is `[A-Za-z0-9._-]{1,128}` (SPEC §10);
+/// anything else could forge log lines, so it is dropped and a fresh id is made.
+async fn sanitize_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let valid = |v: &axum::http::HeaderValue| {
+        let b = v.as_bytes();
+        (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    };
+    let headers = request.headers_mut();
+    let values: Vec<_> = headers.get_all(&REQUEST_ID).iter().collect();
+    if values.len() != 1 || !values.iter().all(|v| valid(v)) {
+        headers.remove(&REQUEST_ID);
+    }
+    request
+}
+
 /// Every route with metrics, request ids and request logging.
 pub fn router(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str());
+        let path = redact::path(req.uri().path());
+        tracing::info_span!("request", method = %req.method(), route, path = %path, request_id = %id)
     });
     routes::all()
         .layer(axum::middleware::from_fn(close_after_unread_body))
@@ -68,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
+        .layer(axum::middleware::map_request(sanitize_request_id))
         .with_state(state)
 }
 
@@ -87,32 +107,14 @@ pub async fn serve(
         tokio::spawn(webhook_fast_path(ctx, kicks, stop.clone()));
     }
     let worker = embedded.map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let http = state.config.http.clone();
+    let app = router(state);
     let signalled = stop.clone();
-    // Without TCP_NODELAY a streamed response (headers, then body) waits for the client's
-    // delayed ACK: 40 ms on every small streamed download.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         shutdown.await;
         signalled.cancel();
     });
-    let stopped = stop.clone();
-    let deadline = async move {
-        stopped.cancelled().await;
-        tracing::info!(grace_seconds = grace.as_secs(), "shutting down: finishing in-flight requests");
-        tokio::time::sleep(grace).await;
-    };
-    let result = tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!("in-flight requests did not finish within the shutdown timeout");
-            Ok(())
-        }
-    };
+    let result = conn::serve(listener, app, &http, stop.clone(), grace).await;
     stop.cancel();
     if let Some(worker) = worker {
         match worker.await {

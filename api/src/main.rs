@@ -7,8 +7,17 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    match leasehold_core::runtime::build() {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("leasehold-api: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> std::process::ExitCode {
     let cli = leasehold_api::cli::Cli::parse();
     let config = match leasehold_core::Config::from_env() {
         Ok(c) => c,

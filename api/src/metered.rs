@@ -1,17 +1,17 @@
-//! An upload body that is counted, checked against its declared size (or bounds), and hashed on a
-//! separate thread while it streams into the blob store.
+//! An upload body that is counted, checked against its declared size (or bounds), and
+//! hashed as it streams into the blob store. Hashing happens on the task that moves the
+//! body (SHA-256 runs at well over a GB/s here): a thread per upload would wait on the
+//! client, and slow clients would use up the blocking pool (SPEC §10).
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use leasehold_core::blob::ByteStream;
 use sha2::{Digest, Sha256};
-use tokio::task::JoinHandle;
-use tokio_util::sync::PollSender;
 
 /// How the body compared with its declared size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,8 +24,11 @@ pub struct Verdict {
     pub too_short: bool,
 }
 
-/// Chunks queued for the hashing thread; bounds memory when hashing lags.
-const HASH_QUEUE: usize = 16;
+#[derive(Default)]
+struct Outcome {
+    verdict: Verdict,
+    sha256: Option<String>,
+}
 
 /// The stream handed to the blob store: it fails when the body is longer or shorter than
 /// declared, so the store keeps nothing.
@@ -34,64 +37,56 @@ pub struct Metered {
     min: u64,
     max: u64,
     seen: u64,
-    verdict: Arc<Mutex<Verdict>>,
-    hash: PollSender<Bytes>,
-    pending: Option<Bytes>,
+    sha: Option<Sha256>,
+    outcome: Arc<Mutex<Outcome>>,
     done: bool,
 }
 
 /// The other end: the verdict and the SHA-256 once the stream is finished.
 pub struct Meter {
-    verdict: Arc<Mutex<Verdict>>,
-    hasher: JoinHandle<String>,
+    outcome: Arc<Mutex<Outcome>>,
 }
 
 /// Wraps `inner`, expecting between `min` and `max` bytes (both inclusive).
 pub fn meter(inner: ByteStream, min: u64, max: u64) -> (Metered, Meter) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
-    let hasher = tokio::task::spawn_blocking(move || {
-        let mut sha = Sha256::new();
-        while let Some(chunk) = rx.blocking_recv() {
-            sha.update(&chunk);
-        }
-        hex::encode(sha.finalize())
-    });
-    let verdict = Arc::new(Mutex::new(Verdict::default()));
-    let metered = Metered {
-        inner,
-        min,
-        max,
-        seen: 0,
-        verdict: verdict.clone(),
-        hash: PollSender::new(tx),
-        pending: None,
-        done: false,
-    };
-    (metered, Meter { verdict, hasher })
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let metered = Metered { inner, min, max, seen: 0, sha: Some(Sha256::new()), outcome: outcome.clone(), done: false };
+    (metered, Meter { outcome })
 }
 
 impl Meter {
     /// The verdict and the hex SHA-256 of everything that passed (call after the stream
     /// has been consumed or dropped).
     pub async fn finish(self) -> io::Result<(Verdict, String)> {
-        let sha = self.hasher.await.map_err(io::Error::other)?;
-        let verdict = *self.verdict.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok((verdict, sha))
+        let outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        let sha = outcome.sha256.clone().ok_or_else(|| io::Error::other("upload stream still in use"))?;
+        Ok((outcome.verdict, sha))
     }
 }
 
 impl Metered {
-    fn record(&self, update: impl FnOnce(&mut Verdict)) {
-        let mut v = self.verdict.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        v.bytes = self.seen;
-        update(&mut v);
+    /// Records the verdict and the hash of what passed; once.
+    fn settle(&mut self, update: impl FnOnce(&mut Verdict)) {
+        self.done = true;
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        outcome.verdict.bytes = self.seen;
+        update(&mut outcome.verdict);
+        if let Some(sha) = self.sha.take() {
+            outcome.sha256 = Some(hex::encode(sha.finalize()));
+        }
     }
 
     fn fail(&mut self, update: impl FnOnce(&mut Verdict), message: &'static str) -> Poll<Option<io::Result<Bytes>>> {
-        self.record(update);
-        self.done = true;
-        self.hash.close();
+        self.settle(update);
         Poll::Ready(Some(Err(io::Error::other(message))))
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        if !self.done {
+            self.settle(|_| {});
+        }
     }
 }
 
@@ -103,41 +98,27 @@ impl Stream for Metered {
         if this.done {
             return Poll::Ready(None);
         }
-        if this.pending.is_none() {
-            match ready!(this.inner.poll_next_unpin(cx)) {
-                Some(Ok(chunk)) => {
-                    this.seen += chunk.len() as u64;
-                    if this.seen > this.max {
-                        return this.fail(|v| v.too_long = true, "body longer than declared");
-                    }
-                    this.pending = Some(chunk);
+        match ready!(this.inner.poll_next_unpin(cx)) {
+            Some(Ok(chunk)) => {
+                this.seen += chunk.len() as u64;
+                if this.seen > this.max {
+                    return this.fail(|v| v.too_long = true, "body longer than declared");
                 }
-                Some(Err(e)) => {
-                    this.record(|_| {});
-                    this.done = true;
-                    this.hash.close();
-                    return Poll::Ready(Some(Err(e)));
+                if let Some(sha) = this.sha.as_mut() {
+                    sha.update(&chunk);
                 }
-                None if this.seen < this.min => {
-                    return this.fail(|v| v.too_short = true, "body shorter than declared");
-                }
-                None => {
-                    this.record(|_| {});
-                    this.done = true;
-                    this.hash.close();
-                    return Poll::Ready(None);
-                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Some(Err(e)) => {
+                this.settle(|_| {});
+                Poll::Ready(Some(Err(e)))
+            }
+            None if this.seen < this.min => this.fail(|v| v.too_short = true, "body shorter than declared"),
+            None => {
+                this.settle(|_| {});
+                Poll::Ready(None)
             }
         }
-        // Hand the chunk to the hasher (waiting for room), then pass it on.
-        if ready!(this.hash.poll_reserve(cx)).is_err() {
-            return this.fail(|_| {}, "hashing thread stopped");
-        }
-        let Some(chunk) = this.pending.take() else { return Poll::Ready(None) };
-        if this.hash.send_item(chunk.clone()).is_err() {
-            return this.fail(|_| {}, "hashing thread stopped");
-        }
-        Poll::Ready(Some(Ok(chunk)))
     }
 }
 

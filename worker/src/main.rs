@@ -1,7 +1,16 @@
 //! `leasehold-worker`: loads config, sets up logging, runs the worker.
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    match leasehold_core::runtime::build() {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("leasehold-worker: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> std::process::ExitCode {
     let config = match leasehold_core::Config::from_env() {
         Ok(c) => c,
         Err(e) => {

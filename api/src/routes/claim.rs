@@ -12,17 +12,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use leasehold_core::blob::{BlobError, ByteStream};
+use leasehold_core::blob::ByteStream;
 use leasehold_core::handoff::{self, Refusal, Slot};
 use leasehold_core::leases::{self, variant};
 use leasehold_core::time::rfc3339;
-use leasehold_core::{checkpoint, mailbox};
+use leasehold_core::checkpoint;
 use leasehold_entities::{handoff as handoff_row, lease, storage_object};
 use sea_orm::EntityTrait;
-use serde_json::json;
 
 use super::checkpoint::version_headers;
 use super::store::content_disposition;
@@ -68,12 +66,22 @@ enum Source {
     Mailbox { lease_id: String, last_seq: i64 },
 }
 
+/// Every answer of a claim URL, refusals included, carries the no-store, no-referrer and
+/// nosniff headers of a success.
 async fn claim(
     State(state): State<AppState>,
     Path(token): Path<String>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    answer(state, token, method, headers).await.map_err(|e| {
+        e.with_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+            .with_header(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"))
+            .with_header(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
+    })
+}
+
+async fn answer(state: AppState, token: String, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
     let not_found = ApiError::handoff_not_found;
     let h = handoff::find_by_token(&state.db, &token).await?.ok_or_else(not_found)?;
     let now = state.now();
@@ -163,62 +171,10 @@ async fn prepare(state: &AppState, lease: &lease::Model) -> Result<Content, ApiE
 async fn open(state: &AppState, source: Source) -> Result<ByteStream, ApiError> {
     match source {
         Source::Blob(key) => Ok(state.blobs.get(&key, None).await?),
-        Source::Mailbox { lease_id, last_seq } => Ok(mailbox_json(state.clone(), lease_id, last_seq)),
-    }
-}
-
-/// `{"status":"ok","lease_id":…,"items":[…]}` with every message up to `last_seq`, in
-/// `seq` order, streamed a page at a time (JSON bodies inline, others base64).
-fn mailbox_json(state: AppState, lease_id: String, last_seq: i64) -> ByteStream {
-    let head = Bytes::from(format!(r#"{{"status":"ok","lease_id":"{lease_id}","items":["#));
-    let pages = futures_util::stream::try_unfold((0i64, false), move |(cursor, wrote_any)| {
-        let (state, lease_id) = (state.clone(), lease_id.clone());
-        async move {
-            if cursor >= last_seq {
-                return Ok(None);
-            }
-            let page = mailbox::messages_after(&state.db, &lease_id, cursor, 100).await.map_err(io::Error::other)?;
-            let page: Vec<_> = page.into_iter().filter(|m| m.seq <= last_seq).collect();
-            let Some(last) = page.last().map(|m| m.seq) else { return Ok(None) };
-            let (mut out, mut wrote_any) = (Vec::new(), wrote_any);
-            for m in &page {
-                let Some(item) = message_item(&state, m).await? else { continue };
-                if wrote_any {
-                    out.push(b',');
-                }
-                out.extend_from_slice(item.as_bytes());
-                wrote_any = true;
-            }
-            Ok(Some((Bytes::from(out), (last, wrote_any))))
+        Source::Mailbox { lease_id, last_seq } => {
+            Ok(crate::claim_json::stream(state.db.clone(), state.blobs.clone(), lease_id, last_seq))
         }
-    });
-    let tail = futures_util::stream::once(async { Ok(Bytes::from_static(b"]}")) });
-    Box::pin(futures_util::stream::once(async move { Ok(head) }).chain(pages).chain(tail))
-}
-
-/// One message as claim JSON; `None` if it was deleted meanwhile.
-async fn message_item(state: &AppState, m: &leasehold_entities::mailbox_message::Model) -> io::Result<Option<String>> {
-    let mut stream = match state.blobs.get(&m.blob_key, None).await {
-        Ok(s) => s,
-        Err(BlobError::NotFound) => return Ok(None),
-        Err(e) => return Err(io::Error::other(e)),
-    };
-    let mut body = Vec::with_capacity(usize::try_from(m.size_bytes).unwrap_or(0));
-    while let Some(chunk) = stream.next().await {
-        body.extend_from_slice(&chunk?);
     }
-    let mut item = json!({
-        "id": m.id,
-        "seq": m.seq,
-        "size_bytes": m.size_bytes,
-        "content_type": m.content_type,
-        "received_at": rfc3339(m.received_at),
-    });
-    match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(parsed) if checkpoint::is_json(&m.content_type) => item["body"] = parsed,
-        _ => item["body_base64"] = base64::engine::general_purpose::STANDARD.encode(&body).into(),
-    }
-    Ok(Some(item.to_string()))
 }
 
 /// The page link-preview bots get: what the link is, nothing consumed.
@@ -274,9 +230,10 @@ impl Transfer {
         }
     }
 
-    /// Settles the slot once: the future counts the claim (`whole`) or gives the slot back;
-    /// `None` if it was settled already.
-    fn settle(&mut self, whole: bool) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+    /// Settles the slot once: the future counts the claim (`whole`) or gives the slot back,
+    /// and resolves to true only if the count is committed; `None` if it was settled
+    /// already.
+    fn settle(&mut self, whole: bool) -> Option<futures_util::future::BoxFuture<'static, bool>> {
         if std::mem::replace(&mut self.done, true) {
             return None;
         }
@@ -285,21 +242,47 @@ impl Transfer {
         let bytes = i64::try_from(self.sent).unwrap_or(i64::MAX);
         state.metrics.bytes_out.inc_by(self.sent);
         Some(Box::pin(async move {
-            let now = state.now();
-            let result = if whole {
-                handoff::complete(&state.db, &claim_id, &handoff_id, bytes, now).await.map(|done| {
-                    if let Some(c) = done {
-                        tracing::info!(handoff.id = %handoff_id, claims_completed = c.handoff.claims_completed, deleted_lease = c.deleted_lease, "claim completed");
-                    }
-                })
-            } else {
+            if !whole {
                 tracing::info!(handoff.id = %handoff_id, bytes_sent = bytes, "claim broke off; slot given back");
-                handoff::release(&state.db, &claim_id, &handoff_id, bytes, now).await
-            };
-            if let Err(e) = result {
-                tracing::error!(handoff.id = %handoff_id, error = %e, "could not settle a claim; its slot frees after 15 minutes");
+                give_back(state, claim_id, handoff_id, bytes).await;
+                return false;
+            }
+            match handoff::complete(&state.db, &claim_id, &handoff_id, bytes, state.now()).await {
+                Ok(Some(c)) => {
+                    tracing::info!(handoff.id = %handoff_id, claims_completed = c.handoff.claims_completed, deleted_lease = c.deleted_lease, "claim completed");
+                    true
+                }
+                Ok(None) => {
+                    tracing::warn!(handoff.id = %handoff_id, "claim's slot was taken back meanwhile; the transfer is cut short");
+                    false
+                }
+                Err(e) => {
+                    tracing::error!(handoff.id = %handoff_id, error = %e, "could not count a claim; the transfer is cut short");
+                    tokio::spawn(give_back(state, claim_id, handoff_id, bytes));
+                    false
+                }
             }
         }))
+    }
+}
+
+/// Gives a slot back, retrying while the database is unreachable; after `STALE_MS` the
+/// slot is taken back as abandoned anyway. A claim whose count did commit after all is
+/// left alone (only an in-flight claim can be given back).
+async fn give_back(state: AppState, claim_id: String, handoff_id: String, bytes: i64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(handoff::STALE_MS.unsigned_abs());
+    loop {
+        match handoff::release(&state.db, &claim_id, &handoff_id, bytes, state.now()).await {
+            Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                tracing::error!(handoff.id = %handoff_id, error = %e, "could not give a claim's slot back; it frees as abandoned");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(handoff.id = %handoff_id, error = %e, "could not give a claim's slot back yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
     }
 }
 
@@ -307,7 +290,9 @@ impl Drop for Transfer {
     fn drop(&mut self) {
         // A body dropped before its end: the transfer broke.
         if let Some(settle) = self.settle(false) {
-            tokio::spawn(settle);
+            tokio::spawn(async move {
+                settle.await;
+            });
         }
     }
 }
@@ -315,12 +300,13 @@ impl Drop for Transfer {
 /// The body stream of a claim, counting what it hands over. The claim is counted (and
 /// committed) before the body's last piece is handed over — the final chunk of a body of
 /// known length, or the end of a chunked one — so a claimer that has the whole body also
-/// sees its claim counted.
+/// sees its claim counted. If the count cannot be committed, the last piece is never
+/// sent: the stream fails and the client holds a broken body (fail closed).
 struct Counted {
     inner: ByteStream,
     transfer: Transfer,
     /// The count being committed, and the chunk held back until it is.
-    settling: Option<(futures_util::future::BoxFuture<'static, ()>, Option<Bytes>)>,
+    settling: Option<(futures_util::future::BoxFuture<'static, bool>, Option<Bytes>)>,
     ended: bool,
 }
 
@@ -334,7 +320,9 @@ impl Drop for Counted {
     fn drop(&mut self) {
         // The client went away while the count was committing: let the commit finish.
         if let Some((settle, _)) = self.settling.take() {
-            tokio::spawn(settle);
+            tokio::spawn(async move {
+                settle.await;
+            });
         }
     }
 }
@@ -345,9 +333,12 @@ impl Stream for Counted {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if let Some((settle, held)) = this.settling.as_mut() {
-            ready!(settle.as_mut().poll(cx));
+            let counted = ready!(settle.as_mut().poll(cx));
             let held = held.take();
             this.settling = None;
+            if !counted {
+                return Poll::Ready(Some(Err(io::Error::other("the claim could not be counted"))));
+            }
             return Poll::Ready(held.map(Ok));
         }
         if this.ended {
@@ -370,7 +361,9 @@ impl Stream for Counted {
             Some(Err(e)) => {
                 this.ended = true;
                 if let Some(settle) = this.transfer.settle(false) {
-                    tokio::spawn(settle);
+                    tokio::spawn(async move {
+                        settle.await;
+                    });
                 }
                 Poll::Ready(Some(Err(e)))
             }

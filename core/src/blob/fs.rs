@@ -12,9 +12,9 @@ use futures_util::StreamExt;
 use super::{BlobEntry, BlobError, ByteRange, ByteStream, validate_key};
 
 const TMP_DIR: &str = ".tmp";
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// Bytes gathered before a write; also what a stalled upload holds in memory at most.
+const WRITE_BUFFER: usize = 256 * 1024;
 const READ_CHUNK: usize = 1024 * 1024;
-const CHANNEL_CHUNKS: usize = 8;
 
 #[derive(Clone, Debug)]
 pub(super) struct FsBackend {
@@ -32,52 +32,20 @@ impl FsBackend {
         Ok(self.root.join(key))
     }
 
-    pub(super) async fn put_stream(&self, key: &str, mut body: ByteStream) -> Result<u64, BlobError> {
+    pub(super) async fn put_stream(&self, key: &str, body: ByteStream) -> Result<u64, BlobError> {
         let target = self.path(key)?;
         let tmp = self.root.join(TMP_DIR).join(ulid::Ulid::generate().to_string());
-        // A dedicated blocking thread writes with std I/O, so chunks cross to it without a
-        // copy and the async side only moves `Bytes` through a bounded channel.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
-        let writer_tmp = tmp.clone();
-        let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let file = std::fs::File::create(&writer_tmp)?;
-            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-            while let Some(chunk) = rx.blocking_recv() {
-                out.write_all(&chunk)?;
-            }
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()
-        });
-        let mut written = 0u64;
-        let mut source_error = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    written += chunk.len() as u64;
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
+        let result = match write_tmp(&tmp, body).await {
+            Ok(written) => async {
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
                 }
-                Err(e) => {
-                    source_error = Some(e);
-                    break;
-                }
+                tokio::fs::rename(&tmp, &target).await?;
+                Ok(written)
             }
-        }
-        drop(tx);
-        let wrote = writer.await.map_err(|e| BlobError::Io(io::Error::other(e)))?;
-        let result = match (source_error, wrote) {
-            (Some(e), _) => Err(BlobError::Source(e)),
-            (None, Err(e)) => Err(BlobError::Io(e)),
-            (None, Ok(())) => {
-                async {
-                    if let Some(parent) = target.parent() {
-                        tokio::fs::create_dir_all(parent).await?;
-                    }
-                    tokio::fs::rename(&tmp, &target).await?;
-                    Ok(written)
-                }
-                .await
-            }
+            .await
+            .map_err(BlobError::Io),
+            Err(e) => Err(e),
         };
         if result.is_err() {
             remove_quietly(&tmp).await;
@@ -87,34 +55,36 @@ impl FsBackend {
 
     pub(super) async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream, BlobError> {
         let path = self.path(key)?;
-        let mut file = std::fs::File::open(&path).map_err(not_found)?;
-        let (start, mut left) = match range {
-            Some(r) => (r.start, r.len()),
-            None => (0, file.metadata()?.len()),
-        };
-        file.seek(io::SeekFrom::Start(start))?;
-        // A blocking reader thread fills fresh buffers and hands them over as `Bytes`; the
-        // bounded channel stops it when the client reads slowly.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
-        tokio::task::spawn_blocking(move || {
-            while left > 0 {
-                let want = left.min(READ_CHUNK as u64);
-                let mut buf = Vec::with_capacity(READ_CHUNK);
-                let chunk = match (&mut file).take(want).read_to_end(&mut buf) {
-                    Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected")),
-                    Ok(n) => {
-                        left -= n as u64;
-                        Ok(Bytes::from(buf))
-                    }
-                    Err(e) => Err(e),
-                };
-                let failed = chunk.is_err();
-                if tx.blocking_send(chunk).is_err() || failed {
-                    return; // the reader went away, or the error has been handed over
-                }
+        let (file, left) = blocking(move || {
+            let mut file = std::fs::File::open(&path).map_err(not_found)?;
+            let (start, left) = match range {
+                Some(r) => (r.start, r.len()),
+                None => (0, file.metadata()?.len()),
+            };
+            file.seek(io::SeekFrom::Start(start))?;
+            Ok::<_, BlobError>((file, left))
+        })
+        .await??;
+        // Each chunk is read by a blocking-pool thread that returns at once: no thread
+        // waits for a slow client between chunks (SPEC §10).
+        let chunks = futures_util::stream::try_unfold((Some(file), left), |(file, left)| async move {
+            let Some(mut file) = file.filter(|_| left > 0) else { return Ok(None) };
+            let want = left.min(READ_CHUNK as u64);
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(READ_CHUNK));
+                let read = (&mut file).take(want).read_to_end(&mut buf);
+                (file, read.map(|_| buf))
+            })
+            .await
+            .map_err(io::Error::other)?;
+            let chunk = chunk?;
+            if chunk.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected"));
             }
+            let left = left - chunk.len() as u64;
+            Ok(Some((Bytes::from(chunk), (Some(file), left))))
         });
-        Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+        Ok(Box::pin(chunks))
     }
 
     pub(super) async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {
@@ -172,6 +142,53 @@ impl FsBackend {
         let meta = tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
         if meta.is_dir() { Ok(()) } else { Err(BlobError::Io(io::Error::other("blob temp dir is not a directory"))) }
     }
+}
+
+/// Writes `body` to a new file at `tmp` and syncs it. Chunks gather in memory up to
+/// `WRITE_BUFFER` and each batch is written by a blocking-pool thread that returns at
+/// once, so no thread waits for the client between batches (SPEC §10).
+async fn write_tmp(tmp: &Path, mut body: ByteStream) -> Result<u64, BlobError> {
+    let path = tmp.to_path_buf();
+    let mut file = Some(blocking(move || std::fs::File::create(&path)).await??);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let (mut batched, mut written) = (0usize, 0u64);
+    loop {
+        let next = body.next().await;
+        let end = match next {
+            Some(Ok(chunk)) => {
+                batched += chunk.len();
+                written += chunk.len() as u64;
+                batch.push(chunk);
+                false
+            }
+            Some(Err(e)) => return Err(BlobError::Source(e)),
+            None => true,
+        };
+        if batched >= WRITE_BUFFER || (end && !batch.is_empty()) {
+            let (mut f, chunks) = (file.take().ok_or_else(|| io::Error::other("file gone"))?, std::mem::take(&mut batch));
+            file = Some(
+                blocking(move || {
+                    for chunk in &chunks {
+                        f.write_all(chunk)?;
+                    }
+                    Ok::<_, io::Error>(f)
+                })
+                .await??,
+            );
+            batched = 0;
+        }
+        if end {
+            break;
+        }
+    }
+    let f = file.take().ok_or_else(|| io::Error::other("file gone"))?;
+    blocking(move || f.sync_all()).await??;
+    Ok(written)
+}
+
+/// Runs a short file operation on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| BlobError::Io(io::Error::other(e)))
 }
 
 fn not_found(e: io::Error) -> BlobError {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs, started
 # here on a free port with static keys and a fresh data dir). Figures go to stdout.
-#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook]  (default: all)
-# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5), handoff (6) and webhook (7).
+#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook] [claim-rss]  (default: all)
+# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5), handoff (6), webhook (7) and
+# the RSS of concurrent Mailbox claims (12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 shift || true
-WHICH=${*:-storage expiry mailbox checkpoint handoff webhook}
+WHICH=${*:-storage expiry mailbox checkpoint handoff webhook claim-rss}
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
@@ -48,6 +49,10 @@ if wants handoff; then
   ./target/release/leasehold-bench handoff-large --size-mib "$SIZE_MIB" $S3
   ./target/release/leasehold-bench handoff-rate --concurrency 64 --seconds 10
   ./target/release/leasehold-bench handoff-rate --concurrency 64 --seconds 10 $S3
+fi
+if wants claim-rss; then
+  ./target/release/leasehold-bench handoff-mailbox-rss --size-mib 256 --claimers 4
+  ./target/release/leasehold-bench handoff-mailbox-rss --size-mib 256 --claimers 4 $S3
 fi
 if wants webhook; then
   # With PostgreSQL the bench starts target/release/leasehold-worker next to the API.

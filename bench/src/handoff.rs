@@ -144,3 +144,64 @@ pub async fn rate(target: &Target, concurrency: usize, seconds: f64, size: u64) 
     }
     Ok(())
 }
+
+/// Peak RSS growth of the API while `claimers` claims of one lease run at once.
+async fn concurrent_claims_rss(server: &Server, url: &str, claimers: usize, expect: u64) -> anyhow::Result<f64> {
+    let client = reqwest::Client::new();
+    let (before, _) = server.rss()?;
+    server.reset_peak()?;
+    let claims = (0..claimers).map(|_| {
+        let (client, url) = (client.clone(), url.to_owned());
+        tokio::spawn(async move { drain(client.get(&url).send().await?.error_for_status()?.bytes_stream()).await })
+    });
+    for got in futures_util::future::join_all(claims).await {
+        let got = got??;
+        anyhow::ensure!(got >= expect, "claimed {got} bytes, expected at least {expect}");
+    }
+    let (_, peak) = server.rss()?;
+    Ok(peak.saturating_sub(before) as f64 / MIB as f64)
+}
+
+/// RSS growth of four concurrent claims of a 256 MiB Mailbox (1 MiB binary messages,
+/// each streamed as base64) next to four concurrent claims of a Storage file of the same
+/// size, in the same run.
+pub async fn mailbox_rss(target: &Target, size_mib: u64, claimers: usize) -> anyhow::Result<()> {
+    let server = Server::start_with(target, &[("LEASEHOLD_DROP_RATE_PER_IP", "0"), ("LEASEHOLD_DROP_RATE_PER_MAILBOX", "0")])
+        .await?;
+    let key = server.api_key().await?;
+    let client = reqwest::Client::new();
+    let capacity = size_mib * MIB + MIB;
+    let res = client
+        .post(format!("{}/api/mailbox", server.base))
+        .bearer_auth(&key)
+        .header("X-Capacity-Bytes", capacity)
+        .header("X-Duration-Seconds", 3600)
+        .send()
+        .await?;
+    let created: serde_json::Value = res.json().await?;
+    let (lease, drop_url) = (
+        created["lease_id"].as_str().context("lease_id")?.to_owned(),
+        created["drop_url"].as_str().context("drop_url")?.to_owned(),
+    );
+    let message: Vec<u8> = (0..MIB).map(|i| (i % 251) as u8).collect();
+    for _ in 0..size_mib {
+        let res = client.post(&drop_url).body(message.clone()).send().await?;
+        anyhow::ensure!(res.status() == 201, "drop failed: {}", res.status());
+    }
+    let claimers_u64 = u64::try_from(claimers)?;
+    let mailbox_url = issue(&client, &server, &key, &lease, claimers_u64).await?;
+    let base64_size = size_mib * MIB * 4 / 3;
+    let mailbox_growth = concurrent_claims_rss(&server, &mailbox_url, claimers, base64_size).await?;
+    let file = upload(&client, &server, &key, size_mib * MIB).await?;
+    let file_url = issue(&client, &server, &key, &file, claimers_u64).await?;
+    let file_growth = concurrent_claims_rss(&server, &file_url, claimers, size_mib * MIB).await?;
+    let shape = if target.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "mailbox claim RSS: {claimers} concurrent claims of a {size_mib} MiB Mailbox ({size_mib} x 1 MiB binary messages), blob store {:?}, metadata {shape}",
+        target.backend
+    );
+    println!(
+        "API RSS peak growth: mailbox claims {mailbox_growth:.1} MiB; Storage claims of the same size {file_growth:.1} MiB (target < 64 MiB)"
+    );
+    Ok(())
+}

@@ -123,6 +123,18 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         rounds: u32,
     },
+    /// API RSS growth during concurrent claims of a large Mailbox, next to concurrent
+    /// claims of a Storage file of the same size.
+    HandoffMailboxRss {
+        #[command(flatten)]
+        target: Target,
+        /// Mailbox size in MiB (1 MiB messages).
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+        /// Concurrent claims.
+        #[arg(long, default_value_t = 4)]
+        claimers: usize,
+    },
     /// Claims per second of a small file (max_claims 10,000 per handoff) at a concurrency.
     HandoffRate {
         #[command(flatten)]
@@ -153,6 +165,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Storage { target, size_mib, rounds } => storage::run(&target, size_mib, rounds).await,
         Command::Expiry { target, leases, window_seconds } => expiry::run(&target, leases, window_seconds).await,
         Command::HandoffLarge { target, size_mib, rounds } => handoff::large(&target, size_mib, rounds).await,
+        Command::HandoffMailboxRss { target, size_mib, claimers } => {
+            handoff::mailbox_rss(&target, size_mib, claimers).await
+        }
         Command::HandoffRate { target, concurrency, seconds, size } => {
             handoff::rate(&target, concurrency, seconds, size).await
         }

@@ -45,7 +45,8 @@ mod tests {
 
     #[test]
     fn ordinary_paths_are_kept() {
-        for p in ["/api/leases/lse_01JABCDEF", "/api/mailbox/lse_01J/messages/msg_01J", "/healthz", "/", "/api/claim/"] {
+        for p in ["/api/leases/lse_01JABCDEF", "/api/mailbox/lse_01J/messages/msg_01J", "/healthz", "/", "/api/claim/"]
+        {
             assert_eq!(path(p), p);
         }
     }

@@ -166,8 +166,9 @@ async fn concurrent_claims_rss(server: &Server, url: &str, claimers: usize, expe
 /// each streamed as base64) next to four concurrent claims of a Storage file of the same
 /// size, in the same run.
 pub async fn mailbox_rss(target: &Target, size_mib: u64, claimers: usize) -> anyhow::Result<()> {
-    let server = Server::start_with(target, &[("LEASEHOLD_DROP_RATE_PER_IP", "0"), ("LEASEHOLD_DROP_RATE_PER_MAILBOX", "0")])
-        .await?;
+    let server =
+        Server::start_with(target, &[("LEASEHOLD_DROP_RATE_PER_IP", "0"), ("LEASEHOLD_DROP_RATE_PER_MAILBOX", "0")])
+            .await?;
     let key = server.api_key().await?;
     let client = reqwest::Client::new();
     let capacity = size_mib * MIB + MIB;

@@ -14,6 +14,7 @@ backend_tests!(
     ttl_is_clamped_to_the_lease_and_an_expired_lease_answers_410,
     delete_on_claim_deletes_the_lease_and_its_bytes_after_the_last_claim,
     a_mailbox_claim_returns_every_message_in_seq_order,
+    a_mailbox_claim_streams_large_and_many_messages_intact,
     a_checkpoint_claim_returns_the_current_version,
     handoffs_are_listed_and_shown_with_their_claim_log,
     bad_handoff_requests_get_the_documented_codes,
@@ -187,6 +188,45 @@ async fn a_mailbox_claim_returns_every_message_in_seq_order(backend: Backend) {
     assert!(items[1].get("body").is_none());
     assert_eq!(items[2]["body"], json!([true]));
     assert!(items[0]["id"].as_str().expect("id").starts_with("msg_"));
+}
+
+async fn a_mailbox_claim_streams_large_and_many_messages_intact(backend: Backend) {
+    use base64::Engine;
+    let app = TestApp::spawn_with(&backend, leasehold_tests::no_drop_limits).await;
+    let (_, key) = app.create_account(10_000_000).await;
+    let mb = Mailbox::create(&app, &key, 64 << 20, &[("X-Max-Message-Bytes", "4194304")]).await;
+    // Binary bodies of lengths around chunk sizes (base64 carries bytes across chunks), a
+    // JSON body over the 1 MiB inline limit, a JSON-typed body that does not parse, and
+    // enough small messages to need several pages.
+    let sizes = [(3 << 20) + 1, (1 << 20) + 2, 5];
+    let binary = |n: usize| (0..n).map(|i| (i * 7 % 256) as u8).collect::<Vec<u8>>();
+    for n in sizes {
+        assert_eq!(mb.drop_into(&app, "application/octet-stream", binary(n)).await.0, 201);
+    }
+    let big_json = format!("[{}0]", "1,".repeat(600_000));
+    assert_eq!(mb.drop_into(&app, "application/json", big_json.clone()).await.0, 201);
+    assert_eq!(mb.drop_into(&app, "application/json", "{not json").await.0, 201);
+    for i in 0..150 {
+        assert_eq!(mb.drop_into(&app, "application/json", format!(r#"{{"i":{i}}}"#)).await.0, 201);
+    }
+    let (_, issued) = issue(&app, &key, &mb.lease_id, json!({})).await;
+    let (status, _, body) = claim(&app, &claim_path(&issued)).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_slice(&body).expect("claim json");
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 155);
+    let decode =
+        |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("base64")).expect("b64");
+    for (item, n) in items.iter().zip(sizes) {
+        assert_eq!(decode(&item["body_base64"]), binary(n), "binary message of {n} bytes");
+    }
+    assert_eq!(decode(&items[3]["body_base64"]), big_json.as_bytes(), "JSON over 1 MiB is given as base64");
+    assert_eq!(decode(&items[4]["body_base64"]), b"{not json");
+    for (i, item) in items[5..].iter().enumerate() {
+        assert_eq!(item["body"], json!({ "i": i }));
+    }
+    let seqs: Vec<i64> = items.iter().map(|i| i["seq"].as_i64().expect("seq")).collect();
+    assert_eq!(seqs, (1..=155).collect::<Vec<_>>());
 }
 
 async fn a_checkpoint_claim_returns_the_current_version(backend: Backend) {

@@ -15,12 +15,12 @@ async fn tokens_and_forged_request_ids_never_reach_the_logs(backend: Backend) {
     let (_, key) = app.create_account(1_000_000).await;
     let (_, stored) = Upload::new(&key, "s.txt", "secret bytes").send(&app).await;
     let lease_id = stored["lease_id"].as_str().expect("lease").to_owned();
-    let (_, issued) = handoff::issue(&app, &key, &lease_id, json!({"max_claims": 1})).await;
-    let token = issued["handoff_token"].as_str().expect("token").to_owned();
     let mailbox = Mailbox::create(&app, &key, 1 << 20, &[("X-Max-Message-Bytes", "16")]).await;
     let drop_token = mailbox.drop_path().split('/').nth(3).expect("drop token").to_owned();
     assert!(drop_token.starts_with("drp_"));
     for format in ["text", "json"] {
+        let (_, issued) = handoff::issue(&app, &key, &lease_id, json!({"max_claims": 1})).await;
+        let token = issued["handoff_token"].as_str().expect("token").to_owned();
         let mut env = app.worker_env();
         env.push(("LEASEHOLD_LOG_LEVEL".into(), "debug,sqlx=warn,sea_orm=warn,hyper=info,h2=info".into()));
         env.push(("LEASEHOLD_LOG_FORMAT".into(), format.into()));

@@ -68,7 +68,11 @@ pub async fn serve(
         tokio::spawn(serve_one(tcp, peer, router.clone(), http.clone(), tracker, registry.clone(), stop.clone()));
     }
     drop(listener);
-    tracing::info!(open = registry.len(), grace_seconds = grace.as_secs(), "shutting down: finishing in-flight requests");
+    tracing::info!(
+        open = registry.len(),
+        grace_seconds = grace.as_secs(),
+        "shutting down: finishing in-flight requests"
+    );
     let drained = registry.drained();
     if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!(open = registry.len(), "in-flight requests did not finish within the shutdown timeout");

@@ -126,7 +126,13 @@ pub struct Registry {
 impl Registry {
     /// A registry holding at most `max` connections.
     pub fn new(max: usize) -> Self {
-        Self { max, epoch: Instant::now(), next: AtomicU64::new(1), open: Mutex::new(BTreeMap::new()), changed: Notify::new() }
+        Self {
+            max,
+            epoch: Instant::now(),
+            next: AtomicU64::new(1),
+            open: Mutex::new(BTreeMap::new()),
+            changed: Notify::new(),
+        }
     }
 
     fn open(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Tracker>>> {

@@ -15,10 +15,10 @@ use axum::routing::get;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use leasehold_core::blob::ByteStream;
+use leasehold_core::checkpoint;
 use leasehold_core::handoff::{self, Refusal, Slot};
 use leasehold_core::leases::{self, variant};
 use leasehold_core::time::rfc3339;
-use leasehold_core::checkpoint;
 use leasehold_entities::{handoff as handoff_row, lease, storage_object};
 use sea_orm::EntityTrait;
 

@@ -165,7 +165,8 @@ async fn write_tmp(tmp: &Path, mut body: ByteStream) -> Result<u64, BlobError> {
             None => true,
         };
         if batched >= WRITE_BUFFER || (end && !batch.is_empty()) {
-            let (mut f, chunks) = (file.take().ok_or_else(|| io::Error::other("file gone"))?, std::mem::take(&mut batch));
+            let (mut f, chunks) =
+                (file.take().ok_or_else(|| io::Error::other("file gone"))?, std::mem::take(&mut batch));
             file = Some(
                 blocking(move || {
                     for chunk in &chunks {

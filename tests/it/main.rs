@@ -18,5 +18,6 @@ mod ops;
 mod pricing;
 mod storage;
 mod storage_bad_input;
+mod tour;
 mod webhooks;
 mod worker_process;

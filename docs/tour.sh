@@ -199,7 +199,11 @@ expect_json items.0.seq 2
 python3 -c 'import sys; sys.exit(float(sys.argv[1]) >= 25)' "$poll_seconds" ||
   fail "the long poll waited ${poll_seconds}s instead of waking on the drop"
 ok "the long poll woke on the drop (${poll_seconds}s)"
-curl -sN --max-time 2 "$BASE/api/mailbox/$MB/events" -H "$H" >"$T/events" || true
+curl -sN --max-time 10 "$BASE/api/mailbox/$MB/events" -H "$H" >"$T/events" &
+events=$!
+for _ in $(seq 100); do grep -qx 'id: 2' "$T/events" && break; sleep 0.1; done
+kill "$events" 2>/dev/null || true
+wait "$events" 2>/dev/null || true
 grep -qx 'event: message' "$T/events" && grep -qx 'id: 2' "$T/events" ||
   fail "the event stream did not replay both messages: $(head -c 500 "$T/events")"
 ok "the event stream replays both messages"

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use leasehold_api::cli::{AccountCommand, Cli, Command};
+use clap::Parser;
+use leasehold_api::cli::Cli;
 use leasehold_core::config::BlobConfig;
 use leasehold_tests::{Backend, SECRET_KEY, backend_tests};
 
@@ -17,37 +18,31 @@ use crate::worker_process::spawn_worker_process;
 
 backend_tests!(the_readme_tour_runs_as_written);
 
-/// Marks the child process and says which `leasehold-api` command it runs.
+/// Marks the child process and carries its `leasehold-api` arguments.
 const CHILD: &str = "TOUR_LEASEHOLD_API";
 
-/// Entry point of the child process (`leasehold-api serve`, `migrate` or `accounts create`);
-/// a no-op anywhere else.
+/// Entry point of the child process: `leasehold-api` with the arguments in `CHILD`, parsed
+/// by the real command line; a no-op anywhere else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run only as a child process by the tour tests"]
 async fn run_api_process() {
-    let Ok(what) = std::env::var(CHILD) else { return };
-    let command = match what.as_str() {
-        "serve" => Command::Serve,
-        "migrate" => Command::Migrate,
-        "accounts-create" => {
-            Command::Accounts(AccountCommand::Create { name: "tour".into(), credit_micros: 1_000_000 })
-        }
-        other => panic!("unknown command {other}"),
-    };
+    let Ok(args) = std::env::var(CHILD) else { return };
+    let cli = Cli::try_parse_from(std::iter::once("leasehold-api").chain(args.split_whitespace()))
+        .expect("leasehold-api arguments");
     let config = leasehold_core::Config::from_env().expect("leasehold-api config");
     leasehold_core::telemetry::init(&config);
-    leasehold_api::cli::run(Cli { command: Some(command) }, config).await.expect("leasehold-api");
+    leasehold_api::cli::run(cli, config).await.expect("leasehold-api");
 }
 
-/// `leasehold-api <what>` in `cwd` with exactly `env` as its `LEASEHOLD_*` settings.
-fn leasehold_api(what: &str, cwd: &Path, env: &[(String, String)]) -> tokio::process::Command {
+/// `leasehold-api <args>` in `cwd` with exactly `env` as its `LEASEHOLD_*` settings.
+fn leasehold_api(args: &str, cwd: &Path, env: &[(String, String)]) -> tokio::process::Command {
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(["--exact", "tour::run_api_process", "--ignored", "--nocapture", "--test-threads=1"]);
     for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("LEASEHOLD_")) {
         cmd.env_remove(name);
     }
-    cmd.env(CHILD, what).envs(env.iter().cloned()).current_dir(cwd).stdin(Stdio::null()).kill_on_drop(true);
+    cmd.env(CHILD, args).envs(env.iter().cloned()).current_dir(cwd).stdin(Stdio::null()).kill_on_drop(true);
     cmd
 }
 
@@ -74,10 +69,10 @@ async fn distributed_env(backend: &Backend, dir: &Path) -> Vec<(String, String)>
 }
 
 /// Runs a one-shot `leasehold-api` command; returns its stdout.
-async fn run_once(what: &str, cwd: &Path, env: &[(String, String)]) -> String {
-    let out = leasehold_api(what, cwd, env).output().await.expect("run leasehold-api");
+async fn run_once(args: &str, cwd: &Path, env: &[(String, String)]) -> String {
+    let out = leasehold_api(args, cwd, env).output().await.expect("run leasehold-api");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "leasehold-api {what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "leasehold-api {args} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
 
@@ -85,7 +80,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// Starts `leasehold-api serve` on a free port and waits for `/healthz`; retries on another
+/// Starts `leasehold-api` (serving, as the README runs it) on a free port and waits for `/healthz`; retries on another
 /// port if the process ends first (the port was taken meanwhile).
 async fn serve(cwd: &Path, env: &[(String, String)], log: &Path) -> (tokio::process::Child, String) {
     let client = reqwest::Client::new();
@@ -96,7 +91,7 @@ async fn serve(cwd: &Path, env: &[(String, String)], log: &Path) -> (tokio::proc
         env.push(("LEASEHOLD_WEBHOOK_ALLOW_PRIVATE".into(), "true".into()));
         let stdout = std::fs::File::create(log).expect("server log");
         let stderr = stdout.try_clone().expect("server log");
-        let mut child = leasehold_api("serve", cwd, &env).stdout(stdout).stderr(stderr).spawn().expect("spawn");
+        let mut child = leasehold_api("", cwd, &env).stdout(stdout).stderr(stderr).spawn().expect("spawn");
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline && child.try_wait().expect("server state").is_none() {
             if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
@@ -120,7 +115,7 @@ async fn the_readme_tour_runs_as_written(backend: Backend) {
     let mut worker = None;
     if backend.is_distributed() {
         assert!(run_once("migrate", dir.path(), &env).await.contains("migrations applied"));
-        let created = run_once("accounts-create", dir.path(), &env).await;
+        let created = run_once("accounts create --name ops --credit-micros 1000000", dir.path(), &env).await;
         let json = &created[created.find('{').expect("account JSON")..=created.rfind('}').expect("account JSON")];
         let account: serde_json::Value = serde_json::from_str(json).expect("account JSON");
         key = Some(account["api_key"].as_str().expect("api_key").to_owned());

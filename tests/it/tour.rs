@@ -46,8 +46,8 @@ fn leasehold_api(args: &str, cwd: &Path, env: &[(String, String)]) -> tokio::pro
     cmd
 }
 
-/// The settings of the distributed shape (database, bucket, secret key), as the README's
-/// walkthrough gives them to every pod and worker.
+/// The settings of the distributed shape (database, bucket, secret key), as
+/// `docs/DEPLOY.md` gives them to every pod and worker.
 async fn distributed_env(backend: &Backend, dir: &Path) -> Vec<(String, String)> {
     let Backend::Distributed { .. } = backend else { return Vec::new() };
     let BlobConfig::S3(s3) = backend.fresh_blob(dir) else { unreachable!("distributed means S3") };

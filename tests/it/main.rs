@@ -22,5 +22,6 @@ mod pricing;
 mod stalled;
 mod storage;
 mod storage_bad_input;
+mod tour;
 mod webhooks;
 mod worker_process;

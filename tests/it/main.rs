@@ -9,6 +9,7 @@ mod checkpoint_concurrency;
 mod concurrency;
 mod connections;
 mod expiry;
+mod faults;
 mod handoff;
 mod handoff_concurrency;
 mod idempotency;

@@ -125,7 +125,7 @@ impl IntoResponse for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        if matches!(e, sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)) {
+        if leasehold_core::db::is_unavailable(&e) {
             tracing::error!(error = %e, "database unavailable");
             return Self::unavailable("the database is unavailable");
         }

@@ -15,6 +15,7 @@ mod mailbox;
 mod mailbox_bad_input;
 mod mailbox_concurrency;
 mod ops;
+mod outage;
 mod pricing;
 mod storage;
 mod storage_bad_input;

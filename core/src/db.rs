@@ -127,7 +127,9 @@ pub fn is_unavailable(e: &DbErr) -> bool {
         Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
         // SQLSTATE class 08 (connection exception); 57P01–57P03: admin or crash shutdown,
         // cannot connect now (starting up or in recovery).
-        Sqlx::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        Sqlx::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }
         _ => false,
     }
 }

@@ -10,6 +10,7 @@ mod expiry;
 mod handoff;
 mod handoff_concurrency;
 mod idempotency;
+mod idempotency_recovery;
 mod lifecycle;
 mod mailbox;
 mod mailbox_bad_input;

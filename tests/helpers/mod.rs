@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod fake_s3;
 pub mod handoff;
 pub mod mailbox;
 pub mod pg_cluster;

@@ -18,6 +18,7 @@ mod mailbox_concurrency;
 mod ops;
 mod outage;
 mod pricing;
+mod reap;
 mod storage;
 mod storage_bad_input;
 mod webhooks;

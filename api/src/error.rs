@@ -94,6 +94,17 @@ impl ApiError {
             .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
     }
 
+    /// `409 idempotency_in_progress` with `Retry-After`: another request with this
+    /// `Idempotency-Key` holds it and is alive.
+    pub fn idempotency_in_progress() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
     /// `500 internal`; the cause is logged here, once, and never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -125,7 +136,10 @@ impl IntoResponse for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        if matches!(e, sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)) {
+        if leasehold_core::idempotency::is_claim_lost(&e) {
+            return Self::idempotency_in_progress();
+        }
+        if leasehold_core::db::is_unavailable(&e) {
             tracing::error!(error = %e, "database unavailable");
             return Self::unavailable("the database is unavailable");
         }

@@ -13,7 +13,7 @@ use crate::state::AppState;
 pub enum Start {
     /// Do the work; `Some(claim)` must be completed in the committing transaction or
     /// released on failure.
-    Proceed(Option<String>),
+    Proceed(Option<Held>),
     /// Answer with this (a replay) without doing anything.
     Respond(Response),
 }
@@ -27,19 +27,53 @@ pub async fn start(state: &AppState, headers: &HeaderMap, scope: &str, parts: &[
     }
     let fingerprint = idempotency::fingerprint(parts);
     match idempotency::claim(&state.db, scope, key, &fingerprint, state.now()).await? {
-        Claim::Fresh(id) => Ok(Start::Proceed(Some(id))),
+        Claim::Fresh(id) => Ok(Start::Proceed(Some(Held::new(state, id)))),
         Claim::Replay { status, body } => Ok(Start::Respond(replay(status, &open(state, &body)?))),
         Claim::Mismatch => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
             "this Idempotency-Key was used with a different request",
         )),
-        Claim::InProgress => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still being processed",
-        )
-        .with_header(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        Claim::InProgress => Err(ApiError::idempotency_in_progress()),
+    }
+}
+
+/// A `pending` claim held by this request: its heartbeat runs until the value is dropped
+/// (when the request has completed or released it, or its task ended), so a retry can tell
+/// a live holder (`409 idempotency_in_progress`) from a crashed one (taken over). Derefs
+/// to the claim id.
+pub struct Held {
+    id: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    fn new(state: &AppState, id: String) -> Self {
+        let (db, clock, claim) = (state.db.clone(), state.clock.clone(), id.clone());
+        let heartbeat = tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(idempotency::HEARTBEAT_MS.unsigned_abs());
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = idempotency::heartbeat(&db, &claim, clock.now_ms()).await {
+                    tracing::warn!(error = %e, "idempotency claim heartbeat failed");
+                }
+            }
+        });
+        Self { id, heartbeat }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
     }
 }
 
@@ -48,7 +82,7 @@ pub async fn release(state: &AppState, claim: Option<&str>) {
     if let Some(id) = claim
         && let Err(e) = idempotency::release(&state.db, id).await
     {
-        tracing::warn!(error = %e, "could not release an idempotency claim; it expires in 15 minutes");
+        tracing::warn!(error = %e, "could not release an idempotency claim; a retry takes it over once its heartbeat is stale");
     }
 }
 

@@ -10,14 +10,30 @@ use crate::config::Config;
 /// Key of the PostgreSQL advisory lock that serializes migrations across processes.
 const MIGRATION_LOCK_KEY: i64 = 0x4c65_6173_6568_6f6c; // "Leasehol"
 
+/// How long a pooled connection is waited for when no setting says otherwise (the default
+/// of `LEASEHOLD_DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens the connection pool. SQLite runs in WAL mode with a busy timeout, so readers never
 /// block the writer and concurrent writers wait instead of failing.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    connect_url(&config.database_url, config.database_max_connections).await
+    connect_with(&config.database_url, config.database_max_connections, config.database_acquire_timeout).await
 }
 
-/// Opens a pool on `url` with at most `max_connections`.
+/// Opens a pool on `url` with at most `max_connections` and the default acquire timeout.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Opens a pool on `url` with at most `max_connections`, where waiting for a connection
+/// (including opening a new one while the server refuses or is unreachable) gives up after
+/// `acquire_timeout`: during an outage a request fails within that bound and answers
+/// `503 unavailable` instead of queueing for half a minute.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_path(url)
         && let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
@@ -28,8 +44,10 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
+        // sqlx bounds every connection attempt by the acquire deadline (sea-orm's
+        // connect timeout is the same pool setting), so one bound covers both.
+        .connect_timeout(acquire_timeout)
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -93,6 +111,29 @@ pub async fn write_gate(db: &impl ConnectionTrait) -> Option<tokio::sync::MutexG
     if db.get_database_backend() == DbBackend::Sqlite { Some(SQLITE_WRITER.lock().await) } else { None }
 }
 
+/// True for failures that mean the database cannot be reached right now (no pooled
+/// connection within the acquire timeout, connection refused, reset or closed, the server
+/// shutting down or not yet accepting): the request may succeed when retried, so the API
+/// answers `503 unavailable` with `Retry-After`, never a 500.
+pub fn is_unavailable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception); 57P01–57P03: admin or crash shutdown,
+        // cannot connect now (starting up or in recovery).
+        Sqlx::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
 /// Cheap round trip for readiness checks.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
@@ -108,6 +149,19 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn lost_connections_count_as_unavailable_and_bad_queries_do_not() {
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
+        let wrap = |e: Sqlx| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(e)));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(is_unavailable(&wrap(Sqlx::Io(refused))));
+        assert!(is_unavailable(&wrap(Sqlx::PoolTimedOut)));
+        assert!(is_unavailable(&DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)));
+        assert!(!is_unavailable(&wrap(Sqlx::RowNotFound)));
+        assert!(!is_unavailable(&DbErr::Custom("bad".into())));
     }
 
     #[tokio::test]

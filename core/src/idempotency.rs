@@ -4,8 +4,12 @@
 //!
 //! A request first claims the key with an `INSERT` (the unique index decides races across
 //! pods), does its work, and stores its response in the transaction that commits the work.
-//! A request that fails releases the key, so a retry can succeed; a claim left `pending` by
-//! a crashed process is taken over after 15 minutes.
+//! A request that fails releases the key, so a retry can succeed. While it runs, the
+//! holder refreshes the claim's heartbeat every [`HEARTBEAT_MS`]; a `pending` claim whose
+//! heartbeat is older than [`STALE_PENDING_MS`] belongs to a crashed process and is taken
+//! over by the next request with that key (compare-and-delete, then the unique insert
+//! picks exactly one winner). A holder that was presumed dead but comes back cannot commit:
+//! completing a claim it no longer holds fails ([`CLAIM_LOST`]), so its work rolls back.
 
 use leasehold_entities::idempotency_key;
 use sea_orm::sea_query::Expr;
@@ -17,8 +21,12 @@ use crate::{ids, tokens};
 
 /// How long a key is remembered.
 pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
-/// How long a `pending` claim may be held before another request takes it over.
-pub const STALE_PENDING_MS: i64 = 15 * 60 * 1000;
+/// How often the request holding a `pending` claim shows it is alive.
+pub const HEARTBEAT_MS: i64 = 10 * 1000;
+/// A `pending` claim whose heartbeat is older than this is taken over by a retry.
+pub const STALE_PENDING_MS: i64 = 45 * 1000;
+/// Text of the error that completing a claim taken over by another request returns.
+pub const CLAIM_LOST: &str = "the Idempotency-Key claim was taken over by a retry";
 
 /// What to do with a request that carries a key.
 #[derive(Debug)]
@@ -67,6 +75,7 @@ pub async fn claim(
             status_code: Set(None),
             response_body: Set(None),
             created_at: Set(now),
+            heartbeat_at: Set(Some(now)),
         }
         .insert(db)
         .await;
@@ -84,13 +93,21 @@ pub async fn claim(
             continue;
         };
         let expired = now - existing.created_at >= RETENTION_MS;
-        let stale = existing.state == "pending" && now - existing.created_at >= STALE_PENDING_MS;
+        let last_sign = existing.heartbeat_at.unwrap_or(existing.created_at);
+        let stale = existing.state == "pending" && now - last_sign >= STALE_PENDING_MS;
         if expired || stale {
-            // Remove exactly the row we looked at; a concurrent taker removes it first and
-            // this delete does nothing, and the loop's insert decides.
+            // Remove exactly the row we looked at, as we saw it: a heartbeat since, or a
+            // concurrent taker that removed it first, makes this delete do nothing, and the
+            // loop's insert decides.
+            let heartbeat = match existing.heartbeat_at {
+                Some(h) => idempotency_key::Column::HeartbeatAt.eq(h),
+                None => idempotency_key::Column::HeartbeatAt.is_null(),
+            };
             idempotency_key::Entity::delete_many()
                 .filter(idempotency_key::Column::Id.eq(&existing.id))
+                .filter(idempotency_key::Column::State.eq(&existing.state))
                 .filter(idempotency_key::Column::CreatedAt.eq(existing.created_at))
+                .filter(heartbeat)
                 .exec(db)
                 .await?;
             continue;
@@ -107,13 +124,35 @@ pub async fn claim(
 }
 
 /// Stores the response of a claimed request; call inside the transaction that commits it.
+/// Fails with [`CLAIM_LOST`] if the claim was taken over meanwhile (its holder was presumed
+/// dead), so the transaction rolls back and the work is done once, by the taker.
 pub async fn complete(txn: &impl ConnectionTrait, claim_id: &str, status: u16, body: &str) -> Result<(), DbErr> {
-    idempotency_key::Entity::update_many()
+    let updated = idempotency_key::Entity::update_many()
         .col_expr(idempotency_key::Column::State, Expr::value("done"))
         .col_expr(idempotency_key::Column::StatusCode, Expr::value(i32::from(status)))
         .col_expr(idempotency_key::Column::ResponseBody, Expr::value(body))
         .filter(idempotency_key::Column::Id.eq(claim_id))
+        .filter(idempotency_key::Column::State.eq("pending"))
         .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(DbErr::Custom(CLAIM_LOST.to_owned()));
+    }
+    Ok(())
+}
+
+/// True for the error of completing a claim that was taken over.
+pub fn is_claim_lost(e: &DbErr) -> bool {
+    matches!(e, DbErr::Custom(m) if m == CLAIM_LOST)
+}
+
+/// The sign of life of a running request's `pending` claim.
+pub async fn heartbeat(db: &DatabaseConnection, claim_id: &str, now: i64) -> Result<(), DbErr> {
+    idempotency_key::Entity::update_many()
+        .col_expr(idempotency_key::Column::HeartbeatAt, Expr::value(now))
+        .filter(idempotency_key::Column::Id.eq(claim_id))
+        .filter(idempotency_key::Column::State.eq("pending"))
+        .exec(db)
         .await?;
     Ok(())
 }

@@ -24,6 +24,9 @@ pub struct Model {
     pub response_body: Option<String>,
     /// When the first request arrived (unix ms); records live 24 h.
     pub created_at: i64,
+    /// Last sign of life of the request holding a `pending` key (unix ms); `NULL` on rows
+    /// older than the column, where `created_at` stands in.
+    pub heartbeat_at: Option<i64>,
 }
 
 /// Relations of `idempotency_key`.

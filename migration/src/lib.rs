@@ -16,6 +16,7 @@ mod m20261125_000008_create_mailbox_message;
 mod m20261125_000009_create_checkpoint_version;
 mod m20261125_000010_create_handoff;
 mod m20261125_000011_create_webhook_event;
+mod m20261201_000012_add_idempotency_heartbeat;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000009_create_checkpoint_version::Migration),
             Box::new(m20261125_000010_create_handoff::Migration),
             Box::new(m20261125_000011_create_webhook_event::Migration),
+            Box::new(m20261201_000012_add_idempotency_heartbeat::Migration),
         ]
     }
 }

@@ -3,8 +3,10 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod fake_s3;
 pub mod handoff;
 pub mod mailbox;
+pub mod pg_cluster;
 pub mod receiver;
 pub mod upload;
 
@@ -56,6 +58,18 @@ impl TestApp {
         let database_url = backend.fresh_database(dir.path()).await;
         let blob = backend.fresh_blob(dir.path());
         Self::start(backend.clone(), dir, database_url, blob, Clock::system(), adjust).await
+    }
+
+    /// Starts an instance on a database of the caller's (a throwaway cluster's, see
+    /// [`pg_cluster`]), with its own blob directory and no embedded worker.
+    pub async fn spawn_on_database(database_url: String, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+        let blob = Backend::Embedded.fresh_blob(dir.path());
+        Self::start(Backend::Embedded, dir, database_url, blob, Clock::system(), |c| {
+            c.worker.embedded = false;
+            adjust(c);
+        })
+        .await
     }
 
     /// Starts another instance on the same database and blob store, sharing the clock and

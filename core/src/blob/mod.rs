@@ -184,6 +184,23 @@ impl BlobStore {
         }
     }
 
+    /// Deletes these objects (S3: in batches of 1000); returns how many were asked for.
+    /// Deleting what is already gone is success.
+    pub async fn delete_keys(&self, keys: &[String]) -> Result<u64, BlobError> {
+        for key in keys {
+            validate_key(key)?;
+        }
+        match &self.backend {
+            Backend::Fs(b) => {
+                for key in keys {
+                    b.delete(key).await?;
+                }
+                Ok(keys.len() as u64)
+            }
+            Backend::S3(b) => b.delete_keys(keys).await,
+        }
+    }
+
     /// Lists every object under `prefix` (empty for all).
     pub async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>, BlobError> {
         match &self.backend {

@@ -2,8 +2,10 @@
 //! with one part in flight while the next is read for large ones, aborted on failure.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsError;
 use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use bytes::{Bytes, BytesMut};
@@ -218,41 +220,69 @@ impl S3Backend {
         }
     }
 
+    /// Aborts the multipart uploads under this store's prefix that were started before
+    /// `cutoff_ms` (a pod killed mid-upload leaves its parts billed and invisible). A store
+    /// that cannot list uploads (s3s-fs answers `501 NotImplemented`) is skipped: there a
+    /// bucket lifecycle rule (`AbortIncompleteMultipartUpload`) does this job.
     pub(super) async fn reap_incomplete(&self, cutoff_ms: i64) -> Result<u64, BlobError> {
-        let listed = self.client.list_multipart_uploads().bucket(&self.bucket).prefix(&self.prefix).send().await;
-        let out = match listed {
-            Ok(out) => out,
-            // Some S3-compatible stores cannot list uploads; there a bucket lifecycle rule
-            // (AbortIncompleteMultipartUpload) is the way to clean them (see docs).
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
-                tracing::debug!("the S3 store cannot list multipart uploads; skipping");
-                return Ok(0);
-            }
-            Err(e) => return Err(s3_err(e)),
-        };
         let mut aborted = 0;
-        for upload in out.uploads() {
-            let started = upload.initiated().map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX));
-            let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
-            if started < cutoff_ms {
-                self.client
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await
-                    .map_err(s3_err)?;
-                aborted += 1;
+        let (mut key_marker, mut upload_marker) = (None, None);
+        loop {
+            let listed = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_marker.take())
+                .send()
+                .await;
+            let out = match listed {
+                Ok(out) => out,
+                Err(e) if cannot_list_uploads(&e) => {
+                    tracing::debug!("the S3 store cannot list multipart uploads; skipping");
+                    return Ok(aborted);
+                }
+                Err(e) => return Err(s3_err(e)),
+            };
+            for upload in out.uploads() {
+                let started = upload.initiated().map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX));
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
+                if started < cutoff_ms {
+                    let abort = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(id);
+                    match abort.send().await {
+                        Ok(_) => {
+                            tracing::info!(key = %key, "stale multipart upload aborted");
+                            aborted += 1;
+                        }
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => {}
+                        Err(e) => return Err(s3_err(e)),
+                    }
+                }
+            }
+            if out.is_truncated() != Some(true) {
+                return Ok(aborted);
+            }
+            key_marker = out.next_key_marker().map(str::to_owned);
+            upload_marker = out.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                return Ok(aborted);
             }
         }
-        Ok(aborted)
     }
 
     pub(super) async fn check(&self) -> Result<(), BlobError> {
         self.client.head_bucket().bucket(&self.bucket).send().await.map_err(s3_err)?;
         Ok(())
     }
+}
+
+/// True when the store does not implement `ListMultipartUploads` (`501`, or the
+/// `NotImplemented` code under another status).
+fn cannot_list_uploads(e: &SdkError<ListMultipartUploadsError, HttpResponse>) -> bool {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 501)
+        || e.as_service_error().and_then(|s| s.code()) == Some("NotImplemented")
 }
 
 /// One multipart upload: at most one part uploading while the next is being read.

@@ -1,16 +1,17 @@
 //! The reaper: tombstones past their retention are removed (the id then answers 404),
-//! blobs that no committed lease owns (a crash between upload and commit) and temp files
-//! or multipart uploads left by a crash mid-upload are deleted after the orphan age, and
-//! finished job rows are pruned.
+//! bytes that no committed row references (a crash between upload and commit, under a dead
+//! or a live lease) and temp files or multipart uploads left by a crash mid-upload are
+//! deleted after the orphan age, and finished job rows are pruned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
 use leasehold_core::blob::lease_prefix;
 use leasehold_core::leases::state;
-use leasehold_entities::lease;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use leasehold_core::{checkpoint, mailbox};
+use leasehold_entities::{lease, storage_object};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::JobError;
 use crate::WorkerContext;
@@ -20,7 +21,7 @@ use crate::WorkerContext;
 pub struct Reaped {
     /// Tombstone rows deleted.
     pub tombstones: u64,
-    /// Lease prefixes whose orphan blobs were deleted.
+    /// Orphan objects deleted.
     pub orphans: u64,
     /// Temp files and unfinished multipart uploads removed.
     pub incomplete: u64,
@@ -62,27 +63,80 @@ pub async fn reap(ctx: &WorkerContext) -> Result<Reaped, JobError> {
     Ok(Reaped { tombstones, orphans, incomplete })
 }
 
-/// Deletes the blobs of leases that have no committed row (or only a purged tombstone)
-/// once every one of their objects is older than `cutoff`.
+/// Deletes the bytes that no committed row references once they are older than `cutoff`
+/// (younger ones may belong to a write about to commit): objects under leases that have no
+/// row or were purged, and objects under live leases that a crash left without their row
+/// (a message whose drop never committed, a checkpoint version, a Storage object). One
+/// listing of the store, compared with the blob keys of the listed leases' rows; returns
+/// how many objects were deleted.
 async fn reap_orphans(ctx: &WorkerContext, cutoff: i64) -> Result<u64, JobError> {
-    let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+    let mut listed: BTreeMap<String, Listed> = BTreeMap::new();
     for entry in ctx.blobs.list("leases/").await? {
-        if let Some(id) = entry.key.split('/').nth(1) {
-            let t = newest.entry(id.to_owned()).or_insert(entry.modified_ms);
-            *t = (*t).max(entry.modified_ms);
+        let Some(id) = entry.key.split('/').nth(1) else { continue };
+        let lease = listed.entry(id.to_owned()).or_default();
+        lease.newest = lease.newest.max(entry.modified_ms);
+        if entry.modified_ms <= cutoff {
+            lease.old.push(entry.key);
         }
     }
+    listed.retain(|_, l| !l.old.is_empty());
+    let ids: Vec<&str> = listed.keys().map(String::as_str).collect();
     let mut reaped = 0;
-    for (id, modified) in newest {
-        if modified > cutoff {
-            continue;
+    for batch in ids.chunks(BATCH) {
+        let (owned, referenced) = committed(ctx, batch).await?;
+        let mut keys = Vec::new();
+        for id in batch {
+            let Some(lease) = listed.get(*id) else { continue };
+            if !owned.contains(*id) && lease.newest <= cutoff {
+                // Nothing of this lease is referenced or young: its whole prefix goes.
+                reaped += ctx.blobs.delete_prefix(&lease_prefix(id)).await?;
+                tracing::info!(lease.id = %id, "orphan lease blobs deleted");
+                continue;
+            }
+            let orphans = lease.old.iter().filter(|k| !referenced.contains(k.as_str()));
+            for key in orphans {
+                tracing::info!(lease.id = %id, blob.key = %key, "orphan blob deleted");
+                keys.push(key.clone());
+            }
         }
-        let row = lease::Entity::find_by_id(&id).one(&ctx.db).await?;
-        if row.is_none_or(|l| l.purged_at.is_some()) {
-            ctx.blobs.delete_prefix(&lease_prefix(&id)).await?;
-            tracing::info!(lease.id = %id, "orphan blobs deleted");
-            reaped += 1;
-        }
+        reaped += ctx.blobs.delete_keys(&keys).await?;
     }
     Ok(reaped)
+}
+
+/// How many leases one round of queries covers.
+const BATCH: usize = 500;
+
+/// One lease's objects in the listing.
+#[derive(Default)]
+struct Listed {
+    /// Objects older than the cutoff.
+    old: Vec<String>,
+    /// The newest object's modification time.
+    newest: i64,
+}
+
+/// Of these lease ids, the ones with an unpurged row, and every blob key that a committed
+/// row of theirs references.
+async fn committed(ctx: &WorkerContext, ids: &[&str]) -> Result<(HashSet<String>, HashSet<String>), JobError> {
+    let owned = lease::Entity::find()
+        .select_only()
+        .column(lease::Column::Id)
+        .filter(lease::Column::Id.is_in(ids.iter().copied()))
+        .filter(lease::Column::PurgedAt.is_null())
+        .into_tuple::<String>()
+        .all(&ctx.db)
+        .await?;
+    let mut referenced: HashSet<String> = storage_object::Entity::find()
+        .select_only()
+        .column(storage_object::Column::BlobKey)
+        .filter(storage_object::Column::LeaseId.is_in(ids.iter().copied()))
+        .into_tuple::<String>()
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .collect();
+    referenced.extend(mailbox::message_keys(&ctx.db, ids).await?);
+    referenced.extend(checkpoint::version_keys(&ctx.db, ids).await?);
+    Ok((owned.into_iter().collect(), referenced))
 }

@@ -6,6 +6,7 @@ mod api_process;
 mod checkpoint;
 mod checkpoint_bad_input;
 mod checkpoint_concurrency;
+mod claim_outage;
 mod concurrency;
 mod connections;
 mod expiry;

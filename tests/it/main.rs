@@ -16,6 +16,7 @@ mod mailbox_bad_input;
 mod mailbox_concurrency;
 mod ops;
 mod pricing;
+mod readiness;
 mod storage;
 mod storage_bad_input;
 mod webhooks;

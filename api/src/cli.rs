@@ -3,7 +3,6 @@
 
 use clap::{Parser, Subcommand};
 use leasehold_core::{Clock, Config, accounts, db};
-use tokio::net::TcpListener;
 
 use crate::api_json;
 use crate::bootstrap::{DevKey, ensure_dev_account};
@@ -11,7 +10,13 @@ use crate::state::AppState;
 
 /// Leasehold API server.
 #[derive(Debug, Parser)]
-#[command(name = "leasehold-api", version, about = "Leasehold: paid, expiring leases for AI agents")]
+#[command(
+    name = "leasehold-api",
+    version,
+    propagate_version = true,
+    about = "Leasehold: paid, expiring leases for AI agents",
+    after_help = "Settings come from LEASEHOLD_* environment variables or leasehold.toml (see the README's configuration table)."
+)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -75,8 +80,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listen = config.listen;
+    // Bound first: an address in use stops the start before anything is created.
+    let listener = leasehold_core::telemetry::bind(config.listen, "LEASEHOLD_LISTEN").await?;
     let state = AppState::build(config, Clock::system()).await?;
+    state.blobs.check().await?;
     match ensure_dev_account(&state).await? {
         DevKey::Created { key, path } => {
             println!("Created account `local` with 1,000,000 micros.");
@@ -90,7 +97,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    let listener = TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, blob_store = state.blobs.kind(), "leasehold-api listening");
     println!("Leasehold listening on http://{}", listener.local_addr()?);
     crate::serve(listener, state, leasehold_core::telemetry::shutdown_signal()).await?;

@@ -74,6 +74,16 @@ pub const KEYS: &[&str] = &[
     "WEBHOOK_TIMEOUT_SECONDS",
 ];
 
+/// `LEASEHOLD_*` variables that are not settings of the server but are accepted beside
+/// them: `CONFIG` (the path of `leasehold.toml`), and `URL` and `API_KEY` of the
+/// `leasehold` client, often exported in the same shell.
+pub const OTHER_VARIABLES: &[&str] = &["CONFIG", "URL", "API_KEY"];
+
+/// Prefixes of variables the test and benchmark harnesses read (`LEASEHOLD_TEST_*`,
+/// `LEASEHOLD_BENCH_*`): never settings, so a developer with them exported can still
+/// run the server.
+pub const HARNESS_PREFIXES: &[&str] = &["TEST_", "BENCH_"];
+
 /// Default delays before each delivery attempt of a webhook event (SPEC §8): at once,
 /// then 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h after the previous failure.
 pub const DEFAULT_WEBHOOK_RETRY_SCHEDULE: &[u64] = &[0, 5, 30, 120, 600, 1800, 3600, 10_800, 21_600];
@@ -353,11 +363,7 @@ impl Config {
     /// Builds from environment-style values (`LEASEHOLD_*`) over file values (lower-case
     /// keys without the prefix). Unknown file keys are an error; environment wins.
     pub fn from_sources(env: &BTreeMap<String, String>, file: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        for key in file.keys() {
-            if !KEYS.contains(&key.to_ascii_uppercase().as_str()) {
-                return Err(ConfigError::new(&key.to_ascii_uppercase(), "unknown key in leasehold.toml"));
-            }
-        }
+        check_known_keys(env, file)?;
         let src = Source { env, file };
         let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "./leasehold-data".into()));
         let listen: SocketAddr = src.parse("LISTEN", "127.0.0.1:8080", "a socket address like 127.0.0.1:8080")?;
@@ -452,6 +458,15 @@ impl Config {
                 "required with PostgreSQL (every pod and worker must share it); generate one with `openssl rand -hex 32`",
             ));
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {
+            return Err(ConfigError::new(
+                "LOG_LEVEL",
+                format!(
+                    "expected a tracing filter like info or leasehold_api=debug,info, got {:?}: {e}",
+                    self.log_level
+                ),
+            ));
+        }
         if l.long_poll_max_seconds == 0 {
             return Err(ConfigError::new("LONG_POLL_MAX_SECONDS", "must be at least 1"));
         }
@@ -478,6 +493,52 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Refuses a `LEASEHOLD_*` variable or a `leasehold.toml` key that is no setting (a typo
+/// would otherwise be ignored silently), naming the nearest known key.
+fn check_known_keys(env: &BTreeMap<String, String>, file: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for name in env.keys() {
+        let Some(suffix) = name.strip_prefix("LEASEHOLD_") else { continue };
+        if KEYS.contains(&suffix)
+            || OTHER_VARIABLES.contains(&suffix)
+            || HARNESS_PREFIXES.iter().any(|p| suffix.starts_with(p))
+        {
+            continue;
+        }
+        let hint = format!("unknown setting; did you mean LEASEHOLD_{}?", nearest_key(suffix));
+        return Err(ConfigError::new(name, hint));
+    }
+    for key in file.keys() {
+        let upper = key.to_ascii_uppercase();
+        if !KEYS.contains(&upper.as_str()) {
+            let hint =
+                format!("unknown key in leasehold.toml; did you mean {}?", nearest_key(&upper).to_ascii_lowercase());
+            return Err(ConfigError::new(&upper, hint));
+        }
+    }
+    Ok(())
+}
+
+/// The known key with the smallest edit distance to `name` (upper case, no prefix).
+fn nearest_key(name: &str) -> &'static str {
+    KEYS.iter().copied().min_by_key(|k| edit_distance(name, k)).unwrap_or("LISTEN")
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb)).min(above + 1).min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 struct Source<'a> {
@@ -752,6 +813,53 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         let err = Config::from_sources(&BTreeMap::new(), &env(&[("max_fiel_bytes", "1")])).expect_err("typo");
         assert_eq!(err.key, "LEASEHOLD_MAX_FIEL_BYTES");
+        assert!(err.to_string().contains("did you mean max_file_bytes?"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_environment_variable_is_refused_naming_the_nearest_key() {
+        let err =
+            Config::from_sources(&env(&[("LEASEHOLD_LISTN", "127.0.0.1:9000")]), &BTreeMap::new()).expect_err("typo");
+        assert_eq!(err.key, "LEASEHOLD_LISTN");
+        assert!(err.to_string().contains("did you mean LEASEHOLD_LISTEN?"), "{err}");
+        let err = Config::from_sources(&env(&[("LEASEHOLD_S3_BUKET", "b")]), &BTreeMap::new()).expect_err("typo");
+        assert!(err.to_string().contains("LEASEHOLD_S3_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn harness_client_and_config_path_variables_are_not_settings_but_are_accepted() {
+        let vars = env(&[
+            ("LEASEHOLD_CONFIG", "leasehold.toml"),
+            ("LEASEHOLD_URL", "http://127.0.0.1:8080"),
+            ("LEASEHOLD_API_KEY", "rs_live_x"),
+            ("LEASEHOLD_TEST_DATABASE_URL", "postgres://h/db"),
+            ("LEASEHOLD_TEST_S3_BUCKET", "b"),
+            ("LEASEHOLD_BENCH_DATABASE_URL", "postgres://h/db"),
+        ]);
+        let c = Config::from_sources(&vars, &BTreeMap::new()).expect("accepted");
+        assert!(c.is_sqlite(), "harness variables configure nothing");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_known_key_is_its_own_nearest_key() {
+        for key in KEYS {
+            assert_eq!(nearest_key(key), *key);
+        }
+        assert_eq!(edit_distance("LISTN", "LISTEN"), 1);
+        assert_eq!(edit_distance("", "ABC"), 3);
+        assert_eq!(edit_distance("KITTEN", "SITTING"), 3);
+    }
+
+    #[test]
+    fn a_log_level_that_is_no_tracing_filter_is_refused() {
+        for bad in ["nonsense[[[", "info,=debug[", "leasehold_api=loud"] {
+            let err = Config::from_sources(&env(&[("LEASEHOLD_LOG_LEVEL", bad)]), &BTreeMap::new()).expect_err(bad);
+            assert_eq!(err.key, "LEASEHOLD_LOG_LEVEL", "{bad}");
+        }
+        for good in ["info", "warn", "leasehold_api=debug,info", "sqlx=warn,info"] {
+            Config::from_sources(&env(&[("LEASEHOLD_LOG_LEVEL", good)]), &BTreeMap::new()).expect(good);
+        }
     }
 
     #[test]

@@ -14,10 +14,23 @@ const MIGRATION_LOCK_KEY: i64 = 0x4c65_6173_6568_6f6c; // "Leasehol"
 /// of `LEASEHOLD_DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A database that cannot be used at start, said in one line with what to do about it
+/// (`database "x" does not exist on 127.0.0.1:5432 — create it with …`).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Unusable {
+    /// The line to show.
+    pub message: String,
+    /// The driver's error.
+    pub cause: DbErr,
+}
+
 /// Opens the connection pool. SQLite runs in WAL mode with a busy timeout, so readers never
 /// block the writer and concurrent writers wait instead of failing.
-pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    connect_with(&config.database_url, config.database_max_connections, config.database_acquire_timeout).await
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, Unusable> {
+    connect_with(&config.database_url, config.database_max_connections, config.database_acquire_timeout)
+        .await
+        .map_err(|cause| Unusable { message: describe(&config.database_url, &cause), cause })
 }
 
 /// Opens a pool on `url` with at most `max_connections` and the default acquire timeout.
@@ -49,6 +62,9 @@ pub async fn connect_with(
         .connect_timeout(acquire_timeout)
         .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
+        // The server's NOTICEs ("relation \"seaql_migrations\" already exists, skipping" on
+        // every start) are not ours to show; warnings and errors still arrive.
+        .map_sqlx_postgres_opts(|o| o.options([("client_min_messages", "warning")]))
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -139,6 +155,50 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// One line saying why the database at `url` cannot be used and what to do about it;
+/// names the server and database, never the password.
+pub fn describe(url: &str, e: &DbErr) -> String {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let sqlx = match e {
+        DbErr::Conn(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => Some(&**s),
+        DbErr::Query(RuntimeErr::SqlxError(s)) => Some(&**s),
+        _ => None,
+    };
+    if let Some(path) = sqlite_path(url) {
+        let reason = match sqlx {
+            Some(SqlxError::Database(d)) => d.message().to_owned(),
+            _ => e.to_string(),
+        };
+        return format!("cannot open the SQLite database {path} (LEASEHOLD_DATABASE_URL): {reason}");
+    }
+    let Ok(options) = url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>() else {
+        return format!("cannot use the database (LEASEHOLD_DATABASE_URL): {e}");
+    };
+    let (host, port, user) = (options.get_host(), options.get_port(), options.get_username());
+    let database = options.get_database().unwrap_or(user);
+    let server = format!("{host}:{port}");
+    match sqlx {
+        Some(SqlxError::Database(d)) => match d.code().as_deref() {
+            Some("3D000") => format!(
+                "database \"{database}\" does not exist on {server} — create it with `createdb -h {host} -p {port} -U {user} {database}` (LEASEHOLD_DATABASE_URL)"
+            ),
+            Some("28P01" | "28000") => format!(
+                "PostgreSQL on {server} refused user \"{user}\" ({}) — check the user and password in LEASEHOLD_DATABASE_URL",
+                d.message()
+            ),
+            _ => format!("PostgreSQL on {server}, database \"{database}\": {} (LEASEHOLD_DATABASE_URL)", d.message()),
+        },
+        Some(SqlxError::Io(io)) => {
+            format!("cannot reach PostgreSQL on {server}: {io} — is it running there? (LEASEHOLD_DATABASE_URL)")
+        }
+        _ if matches!(sqlx, Some(SqlxError::PoolTimedOut)) || matches!(e, DbErr::ConnectionAcquire(_)) => format!(
+            "no connection to PostgreSQL on {server} in time — is it running and reachable? (LEASEHOLD_DATABASE_URL)"
+        ),
+        _ => format!("cannot use database \"{database}\" on {server} (LEASEHOLD_DATABASE_URL): {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +222,22 @@ mod tests {
         assert!(is_unavailable(&DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)));
         assert!(!is_unavailable(&wrap(Sqlx::RowNotFound)));
         assert!(!is_unavailable(&DbErr::Custom("bad".into())));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_named_without_its_password() {
+        use sea_orm::{ConnAcquireErr, RuntimeErr};
+        let url = "postgres://lh:hunter2@db.internal:6543/leasehold";
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(sea_orm::sqlx::Error::Io(refused))));
+        let line = describe(url, &e);
+        assert!(line.starts_with("cannot reach PostgreSQL on db.internal:6543: "), "{line}");
+        assert!(line.ends_with("— is it running there? (LEASEHOLD_DATABASE_URL)"), "{line}");
+        let line = describe(url, &DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        assert!(line.starts_with("no connection to PostgreSQL on db.internal:6543 in time"), "{line}");
+        for line in [describe(url, &e), describe(url, &DbErr::Custom("x".into()))] {
+            assert!(!line.contains("hunter2"), "{line}");
+        }
     }
 
     #[tokio::test]

@@ -18,6 +18,27 @@ pub fn init(config: &Config) {
     }
 }
 
+/// Binds the listener of setting `key` (`LEASEHOLD_LISTEN`, `LEASEHOLD_WORKER_LISTEN`); a
+/// failure names the address and the setting: `cannot listen on 127.0.0.1:8080
+/// (LEASEHOLD_LISTEN): address already in use — …`.
+pub async fn bind(addr: std::net::SocketAddr, key: &str) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "address already in use — another process is listening there; stop it or set {key} to another address"
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                format!("permission denied — ports below 1024 need privileges; set {key} to a higher port")
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                format!("address not available — no interface of this machine has that address; fix {key}")
+            }
+            _ => e.to_string(),
+        };
+        std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({key}): {reason}"))
+    })
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -43,5 +64,21 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn an_address_in_use_names_the_address_and_the_setting() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let err = super::bind(addr, "LEASEHOLD_LISTEN").await.expect_err("in use");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("cannot listen on {addr} (LEASEHOLD_LISTEN): address already in use")),
+            "{text}"
+        );
     }
 }

@@ -159,7 +159,8 @@ async fn killing_a_pod_mid_upload_claim_and_drop_breaks_no_invariant(backend: Ba
         // Claims: every complete body is counted, never more than max_claims.
         let handoff_id = issued["handoff_id"].as_str().expect("id");
         let (_, h) = app.get_json(&key, &format!("/api/handoffs/{handoff_id}")).await;
-        let counted = h["handoff"]["claims_completed"].as_i64().or_else(|| h["claims_completed"].as_i64()).unwrap_or(-1);
+        let counted =
+            h["handoff"]["claims_completed"].as_i64().or_else(|| h["claims_completed"].as_i64()).unwrap_or(-1);
         let counted = usize::try_from(counted).unwrap_or(0);
         claims.check(complete_bodies <= counted && counted <= 2, || {
             format!("{complete_bodies} complete bodies, {counted} counted: {h}")
@@ -172,8 +173,12 @@ async fn killing_a_pod_mid_upload_claim_and_drop_breaks_no_invariant(backend: Ba
             }
         }
         let (_, page) = mailbox.messages(&app, &key, "after=0&limit=1000").await;
-        let listed: Vec<String> =
-            page["items"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+        let listed: Vec<String> = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect();
         for id in &accepted {
             drop_tally.check(listed.contains(id), || format!("accepted drop {id} is missing"));
         }

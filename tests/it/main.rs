@@ -23,6 +23,7 @@ mod mailbox_concurrency;
 mod ops;
 mod outage;
 mod pricing;
+mod readiness;
 mod reap;
 mod stalled;
 mod storage;

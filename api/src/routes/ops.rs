@@ -23,12 +23,13 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if let Err(e) = leasehold_core::db::ping(&state.db).await {
-        tracing::warn!(error = %e, "readiness: database unreachable");
-        return Err(ApiError::unavailable("the database is unreachable"));
+        let line = leasehold_core::db::describe(&state.config.database_url, &e);
+        tracing::warn!(reason = %line, error = %e, "not ready: database");
+        return Err(ApiError::unavailable(line));
     }
     if let Err(e) = state.blobs.check().await {
-        tracing::warn!(error = %e, "readiness: blob store unreachable");
-        return Err(ApiError::unavailable("the blob store is unreachable"));
+        tracing::warn!(reason = %e, "not ready: blob store");
+        return Err(ApiError::unavailable(e.to_string()));
     }
     Ok(axum::Json(json!({ "status": "ok", "database": "ok", "blob_store": state.blobs.kind() })))
 }

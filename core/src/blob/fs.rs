@@ -23,7 +23,12 @@ pub(super) struct FsBackend {
 
 impl FsBackend {
     pub(super) async fn open(root: PathBuf) -> Result<Self, BlobError> {
-        tokio::fs::create_dir_all(root.join(TMP_DIR)).await?;
+        tokio::fs::create_dir_all(root.join(TMP_DIR)).await.map_err(|e| {
+            BlobError::Unusable(format!(
+                "cannot create the blob directory {} (LEASEHOLD_DATA_DIR): {e}",
+                root.display()
+            ))
+        })?;
         Ok(Self { root })
     }
 
@@ -139,8 +144,15 @@ impl FsBackend {
     }
 
     pub(super) async fn check(&self) -> Result<(), BlobError> {
-        let meta = tokio::fs::metadata(self.root.join(TMP_DIR)).await?;
-        if meta.is_dir() { Ok(()) } else { Err(BlobError::Io(io::Error::other("blob temp dir is not a directory"))) }
+        match tokio::fs::metadata(self.root.join(TMP_DIR)).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(BlobError::Unusable("the blob directory under LEASEHOLD_DATA_DIR is damaged".into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::Unusable(
+                "the blob directory under LEASEHOLD_DATA_DIR is missing — restore it, or restart to create an empty one"
+                    .into(),
+            )),
+            Err(e) => Err(BlobError::Unusable(format!("the blob directory under LEASEHOLD_DATA_DIR is unusable: {e}"))),
+        }
     }
 }
 

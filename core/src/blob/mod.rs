@@ -31,6 +31,10 @@ pub enum BlobError {
     /// S3 request failure.
     #[error("s3 error: {0}")]
     S3(String),
+    /// The store cannot be used at all (missing bucket or directory, refused credentials,
+    /// unreachable): one line saying what to do.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 /// An inclusive byte range, already resolved against the object's size.

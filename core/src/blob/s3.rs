@@ -21,6 +21,9 @@ pub(super) struct S3Backend {
     bucket: String,
     prefix: String,
     part_size: usize,
+    /// Where the bucket lives, for messages: the endpoint's host and port, or AWS's.
+    place: String,
+    region: String,
 }
 
 fn s3_err(e: impl std::error::Error) -> BlobError {
@@ -56,6 +59,11 @@ impl S3Backend {
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
             part_size: config.part_size,
+            place: match &config.endpoint {
+                Some(e) => e.split_once("://").map_or(e.as_str(), |(_, rest)| rest).trim_end_matches('/').to_owned(),
+                None => format!("s3.{}.amazonaws.com", config.region),
+            },
+            region: config.region.clone(),
         }
     }
 
@@ -272,8 +280,51 @@ impl S3Backend {
     }
 
     pub(super) async fn check(&self) -> Result<(), BlobError> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(s3_err)?;
-        Ok(())
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %DisplayErrorContext(&e), "S3 bucket check failed");
+                Err(BlobError::Unusable(self.explain(&e)))
+            }
+        }
+    }
+
+    /// One line saying why the bucket cannot be used and what to do about it.
+    fn explain<E: std::error::Error + 'static>(&self, e: &SdkError<E, HttpResponse>) -> String {
+        let (bucket, place) = (&self.bucket, &self.place);
+        if let Some(raw) = e.raw_response() {
+            return match raw.status().as_u16() {
+                404 => format!(
+                    "S3 bucket \"{bucket}\" not found at {place} (LEASEHOLD_S3_BUCKET) — create it, or fix the name"
+                ),
+                401 | 403 => format!(
+                    "S3 credentials refused by {place} for bucket \"{bucket}\" — check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS profile in use) and the bucket's permissions"
+                ),
+                301 => {
+                    let actual = raw.headers().get("x-amz-bucket-region").unwrap_or("another region");
+                    format!(
+                        "S3 bucket \"{bucket}\" is in {actual}, not {} — set LEASEHOLD_S3_REGION to the bucket's region",
+                        self.region
+                    )
+                }
+                status => format!("S3 at {place} answered {status} for bucket \"{bucket}\" (LEASEHOLD_S3_*)"),
+            };
+        }
+        let mut root: &dyn std::error::Error = e;
+        let mut about_credentials = false;
+        while let Some(next) = root.source() {
+            root = next;
+            about_credentials |= root.to_string().contains("credentials");
+        }
+        if about_credentials {
+            return "no S3 credentials found — set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or another source of the standard AWS chain)".into();
+        }
+        match e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                format!("cannot reach S3 at {place}: {root} — is it running there? (LEASEHOLD_S3_ENDPOINT)")
+            }
+            _ => format!("S3 at {place}, bucket \"{bucket}\": {root}"),
+        }
     }
 }
 

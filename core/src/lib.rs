@@ -17,6 +17,7 @@ pub mod pricing;
 pub mod ratelimit;
 pub mod secret;
 pub mod secretbox;
+pub mod ssrf;
 pub mod telemetry;
 pub mod time;
 pub mod tokens;

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod checkpoint;
 pub mod handoff;
+pub mod log_capture;
 pub mod mailbox;
 pub mod receiver;
 pub mod upload;

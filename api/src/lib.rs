@@ -11,6 +11,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metered;
 pub mod metrics;
+pub mod query;
 pub mod range;
 pub mod routes;
 pub mod state;

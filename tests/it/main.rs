@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod bad_input;
 mod checkpoint;
 mod checkpoint_bad_input;
 mod checkpoint_concurrency;

@@ -42,6 +42,11 @@ impl ApiError {
         self.code
     }
 
+    /// A code-specific field of the body.
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
     /// `400 bad_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)

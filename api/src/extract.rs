@@ -1,9 +1,9 @@
 //! Extractors: authentication and validated input, so a handler's signature says what it
 //! needs and bad input is refused with the right code before it runs.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
 use leasehold_core::leases::Owner;
 use leasehold_core::{accounts, ids, tokens};
 use leasehold_entities::account;
@@ -25,17 +25,20 @@ impl AccountAuth {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+/// The bearer token of `Authorization` (`None` without one); sent twice is
+/// `400 invalid_header`.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = single_header(headers, "Authorization")?.and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    Ok(value.split_once(' ').and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())))
 }
 
 impl FromRequestParts<AppState> for AccountAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let key = bearer(&parts.headers)?.ok_or_else(ApiError::unauthorized)?;
         match accounts::authenticate(&state.db, key, state.now()).await? {
             Some(account) => Ok(Self { account }),
             None => Err(ApiError::unauthorized()),
@@ -54,7 +57,7 @@ impl FromRequestParts<AppState> for AdminAuth {
         let Some(expected) = &state.config.admin_token else {
             return Err(ApiError::not_found());
         };
-        match bearer(&parts.headers) {
+        match bearer(&parts.headers)? {
             Some(token) if tokens::constant_time_eq(token, expected.expose()) => Ok(Self),
             _ => Err(ApiError::unauthorized()),
         }
@@ -73,19 +76,7 @@ impl FromRequestParts<AppState> for LeaseIdPath {
     }
 }
 
-/// Query string parameters; malformed ones are `400 bad_request`.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| Self(v))
-            .map_err(|e| ApiError::bad_request(e.body_text()))
-    }
-}
+pub use crate::query::{ApiQuery, bad_parameter};
 
 /// A JSON body; unparsable JSON is `400 invalid_json`, a wrong shape `400 bad_request`.
 pub struct ApiJson<T>(pub T);
@@ -111,9 +102,20 @@ pub fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Reads a header as UTF-8 text (`None` when absent).
+/// The one value of a header (`None` when absent). A header sent more than once is
+/// `400 invalid_header`: which of two values applies would be anyone's guess.
+pub fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a HeaderValue>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::invalid_header(name, "must be sent once"));
+    }
+    Ok(first)
+}
+
+/// Reads a header as UTF-8 text (`None` when absent; sent twice is `400 invalid_header`).
 pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match headers.get(name) {
+    match single_header(headers, name)? {
         None => Ok(None),
         Some(v) => std::str::from_utf8(v.as_bytes())
             .map(|s| Some(s.trim()))
@@ -201,9 +203,25 @@ pub fn check_duration(state: &AppState, duration: u64, name: &str) -> Result<u64
 pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
     let limit = limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+        return Err(bad_parameter("limit", "must be between 1 and 1000"));
     }
     Ok(limit)
+}
+
+/// A `?cursor=` that must be an id with `prefix` (`lse`, `evt`), or a bare ULID when
+/// `prefix` is empty (ledger entries): the shape `next_cursor` has.
+pub fn cursor<'a>(cursor: Option<&'a str>, prefix: &str) -> Result<Option<&'a str>, ApiError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let valid = if prefix.is_empty() {
+        c.len() == 26 && ulid::Ulid::from_string(c).is_ok_and(|u| u.to_string() == c)
+    } else {
+        ids::is_valid(prefix, c)
+    };
+    if !valid {
+        let shape = if prefix.is_empty() { "an entry id".to_owned() } else { format!("an id like {prefix}_…") };
+        return Err(bad_parameter("cursor", format_args!("must be a next_cursor value ({shape})")));
+    }
+    Ok(Some(c))
 }
 
 #[cfg(test)]
@@ -222,8 +240,35 @@ mod tests {
     fn bearer_tokens_are_read_case_insensitively() {
         let mut h = HeaderMap::new();
         h.insert("authorization", "bearer abc".parse().expect("header"));
-        assert_eq!(bearer(&h), Some("abc"));
+        assert_eq!(bearer(&h).ok(), Some(Some("abc")));
         h.insert("authorization", "Basic abc".parse().expect("header"));
-        assert_eq!(bearer(&h), None);
+        assert_eq!(bearer(&h).ok(), Some(None));
+        h.append("authorization", "Bearer abc".parse().expect("header"));
+        assert_eq!(bearer(&h).err().map(|e| e.code()), Some("invalid_header"));
+    }
+
+    #[test]
+    fn a_header_sent_twice_is_refused_naming_it() {
+        let mut h = HeaderMap::new();
+        h.insert("x-size-bytes", "5".parse().expect("header"));
+        assert_eq!(optional_u64(&h, "X-Size-Bytes").ok(), Some(Some(5)));
+        h.append("x-size-bytes", "5".parse().expect("header"));
+        let e = optional_u64(&h, "X-Size-Bytes").expect_err("twice");
+        assert_eq!((e.code(), e.field("header")), ("invalid_header", Some(&serde_json::json!("X-Size-Bytes"))));
+    }
+
+    #[test]
+    fn cursors_must_have_the_shape_of_next_cursor() {
+        let lease = ids::lease_id();
+        assert_eq!(cursor(Some(&lease), "lse").ok(), Some(Some(lease.as_str())));
+        let row = ids::row_id();
+        assert_eq!(cursor(Some(&row), "").ok(), Some(Some(row.as_str())));
+        assert_eq!(cursor(None, "lse").ok(), Some(None));
+        for (bad, prefix) in [("\0", "lse"), ("", ""), ("lse_x", "lse"), (row.as_str(), "lse"), (lease.as_str(), "")] {
+            let e = cursor(Some(bad), prefix).expect_err(bad);
+            assert_eq!(e.field("parameter"), Some(&serde_json::json!("cursor")), "{bad:?}");
+        }
+        let lower = row.to_ascii_lowercase();
+        assert!(cursor(Some(&lower), "").is_err(), "only the canonical spelling");
     }
 }

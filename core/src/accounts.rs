@@ -61,6 +61,9 @@ pub async fn create(
     if name.is_empty() || name.len() > 200 {
         return Err(AccountError::Invalid("name must be 1 to 200 bytes"));
     }
+    if name.chars().any(char::is_control) {
+        return Err(AccountError::Invalid("name must not contain control characters"));
+    }
     let txn = db.begin().await?;
     let account = account::ActiveModel {
         id: Set(ids::account_id()),
@@ -99,6 +102,9 @@ pub async fn credit(
 ) -> Result<account::Model, AccountError> {
     if amount <= 0 {
         return Err(AccountError::Invalid("amount_micros must be positive"));
+    }
+    if memo.is_some_and(|m| m.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
+        return Err(AccountError::Invalid("memo must not contain control characters other than newline and tab"));
     }
     let txn = db.begin().await?;
     let updated = account::Entity::update_many()

@@ -13,9 +13,13 @@ use sea_orm::{
 use crate::accounts::{self, AccountError};
 use crate::leases::{self, Gone, Owner, state, variant};
 
-/// True for 1–128 characters of `A-Z a-z 0-9 . _ -`.
+/// True for 1–128 characters of `A-Z a-z 0-9 . _ -`, except `.` and `..` (a client
+/// resolves them away in the returned `checkpoint_url`).
 pub fn valid_workflow_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && id != "."
+        && id != ".."
 }
 
 /// True for `application/json` and `…+json` media types, whose bodies must parse.
@@ -302,10 +306,10 @@ mod tests {
 
     #[test]
     fn workflow_ids_are_short_safe_names() {
-        for ok in ["a", "wf-1.step_2", &"x".repeat(128), "ABC.def-123_"] {
+        for ok in ["a", "wf-1.step_2", &"x".repeat(128), "ABC.def-123_", "...", ".a", "..b"] {
             assert!(valid_workflow_id(ok), "{ok}");
         }
-        for bad in ["", &"x".repeat(129), "a/b", "a b", "café", "a\u{0}", "../x", "a:b"] {
+        for bad in ["", &"x".repeat(129), "a/b", "a b", "café", "a\u{0}", "../x", "a:b", ".", ".."] {
             assert!(!valid_workflow_id(bad), "{bad:?}");
         }
     }

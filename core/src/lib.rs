@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod runtime;
 pub mod secret;
 pub mod secretbox;
+pub mod ssrf;
 pub mod telemetry;
 pub mod time;
 pub mod tokens;

@@ -1,11 +1,12 @@
 //! Webhooks (SPEC §8): the events a lease emits, their signatures, the retry schedule,
-//! and the SSRF guard that decides which addresses a delivery may connect to.
+//! and the checks of a receiver's URL (its addresses through the SSRF guard of
+//! [`crate::ssrf`]).
 //!
 //! An event is a `webhook_event` row written in the transaction that causes it, together
 //! with the apalis job that delivers it; the worker alone sends it. The row holds the body
 //! exactly as sent, so every attempt carries the same bytes and the same `webhook-id`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine;
@@ -146,77 +147,7 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
     Some(Duration::from_millis(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0)))
 }
 
-/// Which addresses deliveries may connect to.
-#[derive(Clone, Debug, Default)]
-pub struct AddressPolicy {
-    allow_private: bool,
-    allow: Vec<ipnet::IpNet>,
-}
-
-impl AddressPolicy {
-    /// From `LEASEHOLD_WEBHOOK_ALLOW_PRIVATE` and `LEASEHOLD_WEBHOOK_ALLOW_CIDRS`.
-    pub fn from_config(config: &WebhookConfig) -> Self {
-        Self { allow_private: config.allow_private, allow: config.allow_cidrs.clone() }
-    }
-
-    /// True when a delivery may connect to `ip`.
-    pub fn permits(&self, ip: IpAddr) -> bool {
-        self.allow_private || is_public(ip) || self.allow.iter().any(|n| n.contains(&ip))
-    }
-}
-
-/// False for loopback, private, link-local (incl. 169.254.169.254), CGNAT, unique-local,
-/// multicast, unspecified, broadcast and reserved addresses, also when wrapped in an IPv6
-/// form (IPv4-mapped, IPv4-compatible, NAT64, 6to4).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => is_public_v6(v6),
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    let forbidden = a == 0                                  // "this network", unspecified
-        || a == 10                                          // private
-        || a == 127                                         // loopback
-        || (a == 100 && (64..128).contains(&b))             // CGNAT
-        || (a == 169 && b == 254)                           // link-local, cloud metadata
-        || (a == 172 && (16..32).contains(&b))              // private
-        || (a == 192 && b == 0 && c == 0)                   // IETF protocol assignments
-        || (a == 192 && b == 168)                           // private
-        || (a == 198 && (b == 18 || b == 19))               // benchmarking
-        || a >= 224; // multicast, reserved, broadcast
-    !forbidden
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let s = ip.segments();
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
-    }
-    if s[..6] == [0; 6] {
-        // ::, ::1 and IPv4-compatible ::a.b.c.d
-        return ip != Ipv6Addr::UNSPECIFIED && ip != Ipv6Addr::LOCALHOST && is_public_v4(embedded_v4(s[6], s[7]));
-    }
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
-        return is_public_v4(embedded_v4(s[6], s[7])); // NAT64
-    }
-    if s[0] == 0x2002 {
-        return is_public_v4(embedded_v4(s[1], s[2])); // 6to4
-    }
-    let forbidden = (s[0] & 0xfe00) == 0xfc00               // unique-local fc00::/7
-        || (s[0] & 0xffc0) == 0xfe80                        // link-local fe80::/10
-        || (s[0] & 0xffc0) == 0xfec0                        // site-local fec0::/10
-        || (s[0] & 0xff00) == 0xff00; // multicast
-    !forbidden
-}
-
-fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
-    let [a, b] = hi.to_be_bytes();
-    let [c, d] = lo.to_be_bytes();
-    Ipv4Addr::new(a, b, c, d)
-}
+pub use crate::ssrf::{AddressPolicy, Refusal, is_public};
 
 /// Why a webhook URL is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -228,12 +159,14 @@ pub enum UrlRefusal {
     #[error("host {0} does not resolve")]
     Unresolvable(String),
     /// The host is, or resolves to, an address deliveries may not go to.
-    #[error("host {host} resolves to {ip}, a loopback, private, link-local or otherwise non-public address")]
+    #[error("host {host} resolves to {ip}, {why}")]
     Forbidden {
         /// The URL's host.
         host: String,
         /// The refused address.
         ip: IpAddr,
+        /// The registry entry that refuses it.
+        why: Refusal,
     },
 }
 
@@ -291,10 +224,10 @@ pub async fn resolve_name(policy: &AddressPolicy, name: &str, port: u16) -> Resu
 }
 
 fn check_addrs(policy: &AddressPolicy, host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, UrlRefusal> {
-    match addrs.iter().find(|a| !policy.permits(a.ip())) {
-        Some(bad) => Err(UrlRefusal::Forbidden { host: host.to_owned(), ip: bad.ip() }),
-        None => Ok(addrs),
+    for a in &addrs {
+        policy.check(a.ip()).map_err(|why| UrlRefusal::Forbidden { host: host.to_owned(), ip: a.ip(), why })?;
     }
+    Ok(addrs)
 }
 
 /// The webhook settings a new lease is created with.
@@ -450,44 +383,6 @@ pub async fn events_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().expect("ip")
-    }
-
-    #[test]
-    fn non_public_addresses_are_refused_in_every_form() {
-        for bad in [
-            "127.0.0.1",
-            "10.0.0.1",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "224.0.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fc00::1",
-            "fd12::1",
-            "fe80::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a00:1",
-            "2002:7f00:1::",
-        ] {
-            assert!(!is_public(ip(bad)), "{bad}");
-        }
-        for good in ["93.184.216.34", "8.8.8.8", "100.128.0.1", "172.32.0.1", "2606:4700::1", "::ffff:8.8.8.8"] {
-            assert!(is_public(ip(good)), "{good}");
-        }
-        let open = AddressPolicy { allow_private: true, allow: vec![] };
-        assert!(open.permits(ip("127.0.0.1")));
-        let listed = AddressPolicy { allow_private: false, allow: vec!["10.1.0.0/16".parse().expect("cidr")] };
-        assert!(listed.permits(ip("10.1.2.3")) && !listed.permits(ip("10.2.0.1")));
-    }
 
     #[test]
     fn urls_must_be_http_with_a_host_and_short() {

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod fake_s3;
 pub mod handoff;
+pub mod log_capture;
 pub mod mailbox;
 pub mod pg_cluster;
 pub mod receiver;

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod api_process;
+mod bad_input;
 mod checkpoint;
 mod checkpoint_bad_input;
 mod checkpoint_concurrency;

@@ -237,6 +237,18 @@ async fn private_and_malformed_urls_are_refused_at_creation(backend: Backend) {
         "http://[fd00::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "http://0.0.0.0/hook",
+        // Every non-global entry of the IANA special-purpose registries, and IPv4 inside
+        // translation prefixes.
+        "http://192.0.2.1/hook",
+        "http://198.51.100.7/hook",
+        "http://203.0.113.9/hook",
+        "http://192.88.99.1/hook",
+        "http://[2001:db8::1]/hook",
+        "http://[100::1]/hook",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[64:ff9b:1::7f00:1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",
         "http://localhost:9/hook",
         "file:///etc/passwd",
         "ftp://93.184.216.34/x",
@@ -263,11 +275,15 @@ async fn private_and_malformed_urls_are_refused_at_creation(backend: Backend) {
     let (_, key) = open.create_account(1_000_000).await;
     let (status, body) = create_raw(&open, &key, 1024, 3600, &[("X-Webhook-Url", "http://127.0.0.1:9/h")]).await;
     assert_eq!(status, 201, "allow-private: {body}");
-    let listed =
-        TestApp::spawn_with(&backend, |c| c.webhook.allow_cidrs = vec!["10.0.0.0/8".parse().expect("cidr")]).await;
+    let listed = TestApp::spawn_with(&backend, |c| {
+        c.webhook.allow_cidrs = vec!["10.0.0.0/8".parse().expect("cidr"), "192.0.2.0/24".parse().expect("cidr")]
+    })
+    .await;
     let (_, key) = listed.create_account(1_000_000).await;
-    let (status, body) = create_raw(&listed, &key, 1024, 3600, &[("X-Webhook-Url", "http://10.1.2.3/h")]).await;
-    assert_eq!(status, 201, "allow-listed network: {body}");
+    for url in ["http://10.1.2.3/h", "http://192.0.2.1/h"] {
+        let (status, body) = create_raw(&listed, &key, 1024, 3600, &[("X-Webhook-Url", url)]).await;
+        assert_eq!(status, 201, "allow-listed network {url}: {body}");
+    }
     let (status, body) = create_raw(&listed, &key, 1024, 3600, &[("X-Webhook-Url", "http://127.0.0.1/h")]).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("webhook_url_forbidden")), "outside the list: {body}");
     let (status, body) =
@@ -287,7 +303,8 @@ async fn delivery_rechecks_the_address_it_connects_to(backend: Backend) {
     .await;
     let (_, key) = app.create_account(1_000_000).await;
     let port = receiver.base.rsplit(':').next().expect("port");
-    for url in [format!("http://localhost:{port}/hook"), receiver.url()] {
+    let nat64 = format!("http://[64:ff9b:1::7f00:1]:{port}/hook");
+    for url in [format!("http://localhost:{port}/hook"), receiver.url(), nat64] {
         let mailbox = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", &url)]).await;
         mailbox.drop_into(&app, "text/plain", "x").await;
         let event_id = deliveries(&app, &key, &mailbox.lease_id).await[0]["event_id"].as_str().expect("id").to_owned();
@@ -296,8 +313,15 @@ async fn delivery_rechecks_the_address_it_connects_to(backend: Backend) {
         strict.webhook.allow_private = false;
         ctx.webhooks = leasehold_worker::delivery::Sender::new(&strict.webhook).expect("sender");
         ctx.config = std::sync::Arc::new(strict);
+        let (guard, logs) = leasehold_tests::log_capture::capture();
         let outcome = leasehold_worker::jobs::deliver::deliver(&ctx, &event_id).await.expect("attempt");
+        drop(guard);
         assert_eq!(outcome, leasehold_worker::jobs::deliver::Outcome::Retrying, "{url}");
+        let line = logs.text();
+        assert!(
+            line.contains("refused by the SSRF guard") && line.contains(&format!("lease.id={}", mailbox.lease_id)),
+            "the refusal is logged with the lease id: {line}"
+        );
         let e = deliveries(&app, &key, &mailbox.lease_id).await[0].clone();
         assert_eq!((e["state"].as_str(), e["attempts"].as_i64()), (Some("pending"), Some(1)), "{e}");
         assert!(e["last_error"].as_str().is_some_and(|m| m.contains("SSRF guard")), "{url}: {e}");

@@ -20,11 +20,18 @@ pub struct Attempt {
     pub error: Option<String>,
     /// The receiver's `Retry-After`.
     pub retry_after: Option<Duration>,
+    /// True when the SSRF guard refused every address of the receiver.
+    pub refused: bool,
 }
 
 impl Attempt {
-    fn failed(error: impl Into<String>) -> Self {
-        Self { status: None, error: Some(error.into()), retry_after: None }
+    /// An attempt that reached no receiver.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self { status: None, error: Some(error.into()), retry_after: None, refused: false }
+    }
+
+    fn refused(refusal: &UrlRefusal) -> Self {
+        Self { refused: true, ..Self::failed(format!("refused by the SSRF guard: {refusal}")) }
     }
 
     /// A 2xx answer.
@@ -86,10 +93,9 @@ impl Sender {
             _ => None,
         };
         if let Some(ip) = literal
-            && !self.policy.permits(ip)
+            && let Err(why) = self.policy.check(ip)
         {
-            let refusal = UrlRefusal::Forbidden { host: ip.to_string(), ip };
-            return Attempt::failed(format!("refused by the SSRF guard: {refusal}"));
+            return Attempt::refused(&UrlRefusal::Forbidden { host: ip.to_string(), ip, why });
         }
         let timestamp = now_ms.div_euclid(1000);
         let request = self
@@ -103,7 +109,7 @@ impl Sender {
             .body(body.to_owned());
         let mut response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Attempt::failed(describe(&e)),
+            Err(e) => return failure(&e),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -125,20 +131,20 @@ impl Sender {
             300..=399 => Some(format!("HTTP {status}: redirects are not followed")),
             _ => Some(format!("HTTP {status}")),
         };
-        Attempt { status: Some(status), error, retry_after }
+        Attempt { status: Some(status), error, retry_after, refused: false }
     }
 }
 
 /// A transport error, with the cause that says what happened (timeout, refused, guard).
-fn describe(e: &reqwest::Error) -> String {
+fn failure(e: &reqwest::Error) -> Attempt {
     let mut text = if e.is_timeout() { "timed out".to_owned() } else { "request failed".to_owned() };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(refusal) = s.downcast_ref::<UrlRefusal>() {
-            return format!("refused by the SSRF guard: {refusal}");
+            return Attempt::refused(refusal);
         }
         text = format!("{text}: {s}");
         source = s.source();
     }
-    text
+    Attempt::failed(text)
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiQuery, page_limit};
+use crate::extract::{AccountAuth, ApiQuery, cursor, page_limit};
 use crate::state::AppState;
 
 /// `/v1/account…`.
@@ -55,7 +55,8 @@ async fn ledger(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(page.limit)?;
-    let entries = accounts::ledger(&state.db, &auth.account.id, page.cursor.as_deref(), limit).await?;
+    let cursor = cursor(page.cursor.as_deref(), "")?;
+    let entries = accounts::ledger(&state.db, &auth.account.id, cursor, limit).await?;
     let next_cursor = (entries.len() as u64 == limit).then(|| entries.last().map(|e| e.id.clone())).flatten();
     Ok(Json(json!({
         "status": "ok",

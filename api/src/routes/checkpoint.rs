@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use super::leases::{delete_lease, lease_headers};
 use crate::error::{ApiError, put_header};
 use crate::extract::{
-    AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited, to_i64,
+    AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited, single_header,
+    to_i64,
 };
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
@@ -139,6 +140,7 @@ struct Shape {
 
 fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
     let limits = &state.config.limits;
+    single_header(headers, "X-Workflow-Id")?;
     let workflow_id = header_text(headers, "X-Workflow-Id")
         .map_err(|_| invalid_workflow_id())?
         .filter(|w| checkpoint::valid_workflow_id(w))
@@ -270,13 +272,9 @@ fn parse_tag(tag: &str) -> Option<i64> {
 }
 
 /// True when `If-None-Match` names this version (or is `*`).
-fn none_match(headers: &HeaderMap, version: i64) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == "*" || parse_tag(t) == Some(version))
+fn none_match(headers: &HeaderMap, version: i64) -> Result<bool, ApiError> {
+    let Some(tags) = header_text(headers, "If-None-Match")? else { return Ok(false) };
+    Ok(tags.split(',').any(|t| t.trim() == "*" || parse_tag(t) == Some(version)))
 }
 
 /// The headers of a version's body (also sent by a Checkpoint claim).
@@ -323,7 +321,7 @@ async fn current(
     let v = checkpoint::version(&state.db, &lease.id, number)
         .await?
         .ok_or_else(|| ApiError::internal(&"current version missing"))?;
-    if none_match(&headers, v.version) {
+    if none_match(&headers, v.version)? {
         return Ok((StatusCode::NOT_MODIFIED, version_headers(&lease, &v)?).into_response());
     }
     body_response(&state, &lease, &v).await
@@ -483,8 +481,10 @@ mod tests {
         }
         let mut h = HeaderMap::new();
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"1\", \"4\""));
-        assert!(none_match(&h, 4) && !none_match(&h, 2));
+        assert!(none_match(&h, 4).expect("one header") && !none_match(&h, 2).expect("one header"));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(none_match(&h, 9));
+        assert!(none_match(&h, 9).expect("one header"));
+        h.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"9\""));
+        assert_eq!(none_match(&h, 9).map_err(|e| e.code()), Err("invalid_header"));
     }
 }

@@ -136,7 +136,7 @@ async fn list(
     if let Some(id) = &q.lease_id
         && !ids::is_valid("lse", id)
     {
-        return Err(ApiError::bad_request("lease_id must be a lease id (lse_…)"));
+        return Err(crate::extract::bad_parameter("lease_id", "must be a lease id (lse_…)"));
     }
     let rows = handoff::list_owned(&state.db, &auth.owner(), q.lease_id.as_deref()).await?;
     Ok(Json(json!({ "status": "ok", "items": rows.iter().map(handoff_json).collect::<Vec<_>>() })))

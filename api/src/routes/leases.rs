@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, page_limit};
+use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, cursor, page_limit};
 use crate::state::AppState;
 
 /// `/api/leases…`.
@@ -104,16 +104,16 @@ async fn list(
     if let Some(v) = &q.variant
         && !leases::variant::ALL.contains(&v.as_str())
     {
-        return Err(ApiError::bad_request("variant must be storage, mailbox or checkpoint"));
+        return Err(bad_parameter("variant", "must be storage, mailbox or checkpoint"));
     }
     if let Some(s) = &q.state
         && !leases::state::ALL.contains(&s.as_str())
     {
-        return Err(ApiError::bad_request("state must be active, expired or deleted"));
+        return Err(bad_parameter("state", "must be active, expired or deleted"));
     }
     let limit = page_limit(q.limit)?;
-    let filter =
-        ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor: q.cursor.as_deref(), limit };
+    let cursor = cursor(q.cursor.as_deref(), "lse")?;
+    let filter = ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor, limit };
     let rows = leases::list_owned(&state.db, &auth.owner(), &filter, state.now()).await?;
     let storage_ids: Vec<&str> =
         rows.iter().filter(|l| l.variant == leases::variant::STORAGE).map(|l| l.id.as_str()).collect();
@@ -145,12 +145,8 @@ async fn deliveries(
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
     let lease = leases::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::not_found)?;
     let limit = page_limit(q.limit)?;
-    if let Some(c) = &q.cursor
-        && !leasehold_core::ids::is_valid("evt", c)
-    {
-        return Err(ApiError::bad_request("cursor must be an event id (evt_…)"));
-    }
-    let rows = webhook::events_of(&state.db, &lease.id, q.cursor.as_deref(), limit).await?;
+    let cursor = cursor(q.cursor.as_deref(), "evt")?;
+    let rows = webhook::events_of(&state.db, &lease.id, cursor, limit).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|e| {

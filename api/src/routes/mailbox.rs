@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::{ApiError, put_header};
 use crate::extract::{
-    AccountAuth, ApiQuery, LeaseIdPath, duration_seconds, optional_u64, page_limit, required_u64, to_i64,
+    AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, duration_seconds, optional_u64, page_limit, required_u64, to_i64,
 };
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
@@ -183,13 +183,13 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let after = q.after.unwrap_or(0);
     if after < 0 {
-        return Err(ApiError::bad_request("after must be a sequence number (0 or more)"));
+        return Err(bad_parameter("after", "must be a sequence number (0 or more)"));
     }
     let limit = page_limit(q.limit)?;
     let max_wait = state.config.limits.long_poll_max_seconds;
     let wait = q.wait.unwrap_or(0);
     if wait > max_wait {
-        return Err(ApiError::bad_request(format!("wait must be between 0 and {max_wait} seconds")));
+        return Err(bad_parameter("wait", format_args!("must be between 0 and {max_wait} seconds")));
     }
     let mut lease = owned_mailbox(&state, &auth, &id).await?;
     // Subscribe before the first read, so a drop committed in between still wakes us.

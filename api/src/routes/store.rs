@@ -22,7 +22,7 @@ use serde_json::json;
 use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::ApiError;
 use crate::extract::{
-    AccountAuth, LeaseIdPath, content_type, duration_seconds, header_text, optional_u64, required_u64,
+    AccountAuth, LeaseIdPath, content_type, duration_seconds, header_text, optional_u64, required_u64, single_header,
 };
 use crate::idempotency::{self, Start};
 use crate::metered;
@@ -269,7 +269,8 @@ async fn download(
     let mut response = Response::builder();
     let resp_headers = response.headers_mut().ok_or_else(|| ApiError::internal(&"response builder"))?;
     resp_headers.extend(lease_headers(&lease));
-    let range = match parse_range(headers.get(header::RANGE), size) {
+    // A repeated `Range` is a multi-range request in disguise: ignored, like one.
+    let range = match parse_range(single_header(&headers, "Range").ok().flatten(), size) {
         RangeRequest::Full => None,
         RangeRequest::Partial(r) => Some(r),
         RangeRequest::Unsatisfiable => {

@@ -123,8 +123,12 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
     };
     let attempt = match ctx.secrets.open(webhook::SECRET_CONTEXT, &sealed) {
         Ok(secret) => ctx.webhooks.send(&url, &secret, &evt.id, &evt.body, now).await,
-        Err(e) => Attempt { status: None, error: Some(format!("webhook secret unreadable: {e}")), retry_after: None },
+        Err(e) => Attempt::failed(format!("webhook secret unreadable: {e}")),
     };
+    if attempt.refused {
+        let error = attempt.error.as_deref().unwrap_or_default();
+        tracing::warn!(lease.id = %evt.lease_id, event.id = %evt.id, error, "webhook delivery refused by the SSRF guard");
+    }
     let lease_end = lease.as_ref().map_or(now, |l| l.expires_at);
     settle(ctx, &evt, &attempt, lease_end).await
 }

@@ -193,7 +193,7 @@ pub fn describe(url: &str, e: &DbErr) -> String {
             format!("cannot reach PostgreSQL on {server}: {io} — is it running there? (LEASEHOLD_DATABASE_URL)")
         }
         _ if matches!(sqlx, Some(SqlxError::PoolTimedOut)) || matches!(e, DbErr::ConnectionAcquire(_)) => format!(
-            "no connection to PostgreSQL on {server} in time — is it running and reachable? (LEASEHOLD_DATABASE_URL)"
+            "no connection to PostgreSQL on {server} within the acquire timeout — is it running and reachable? (LEASEHOLD_DATABASE_URL)"
         ),
         _ => format!("cannot use database \"{database}\" on {server} (LEASEHOLD_DATABASE_URL): {e}"),
     }
@@ -234,7 +234,10 @@ mod tests {
         assert!(line.starts_with("cannot reach PostgreSQL on db.internal:6543: "), "{line}");
         assert!(line.ends_with("— is it running there? (LEASEHOLD_DATABASE_URL)"), "{line}");
         let line = describe(url, &DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
-        assert!(line.starts_with("no connection to PostgreSQL on db.internal:6543 in time"), "{line}");
+        assert!(
+            line.starts_with("no connection to PostgreSQL on db.internal:6543 within the acquire timeout"),
+            "{line}"
+        );
         for line in [describe(url, &e), describe(url, &DbErr::Custom("x".into()))] {
             assert!(!line.contains("hunter2"), "{line}");
         }

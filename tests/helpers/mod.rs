@@ -9,6 +9,7 @@ pub mod log_capture;
 pub mod mailbox;
 pub mod pg_cluster;
 pub mod receiver;
+pub mod s3_server;
 pub mod upload;
 
 use std::future::Future;

@@ -2,7 +2,8 @@
 //! `fault <name>: tried N, held H, violated V`; any violation fails the test. Other
 //! scenarios of the suite live with their subjects: stalled clients (`stalled`), idle
 //! and half-sent sockets (`connections`), the worker killed mid-delivery (`webhooks`) and
-//! mid-expiry (`expiry`), the database stopped mid-claim (`claim_outage`).
+//! mid-expiry (`expiry`), the database stopped mid-claim (`claim_outage`). The blob store
+//! stopped mid-upload and mid-claim is here.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use leasehold_tests::mailbox::Mailbox;
 use leasehold_tests::upload::Upload;
-use leasehold_tests::{Backend, TestApp, backend_tests, handoff};
+use leasehold_tests::{Backend, TestApp, backend_tests, eventually, handoff};
 use serde_json::{Value, json};
 
 use crate::api_process::ApiProcess;
@@ -188,4 +189,99 @@ async fn killing_a_pod_mid_upload_claim_and_drop_breaks_no_invariant(backend: Ba
     uploads.finish();
     claims.finish();
     drop_tally.finish();
+}
+
+/// The blob store stops while uploads and a claim stream, then comes back: nothing is
+/// charged or kept for a broken upload, a broken claim is not counted, and everything
+/// works again once the store is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_blob_store_stopping_mid_upload_and_mid_claim_breaks_no_invariant() {
+    use leasehold_core::config::BlobConfig;
+    let Some(mut s3) = leasehold_tests::s3_server::S3Server::start().await else { return };
+    let blob = BlobConfig::S3(s3.config("outage/"));
+    let app = TestApp::spawn_with(&Backend::Embedded, move |c| c.blob = blob).await;
+    let (_, key) = app.create_account(100_000_000).await;
+    let mut uploads = Tally::new("blob store stopped mid-upload");
+    let mut claims = Tally::new("blob store stopped mid-claim");
+    const FILE: usize = 32 << 20;
+    for round in 0..2 {
+        let (status, stored) = Upload::new(&key, "big.bin", vec![9u8; FILE]).send(&app).await;
+        assert_eq!(status, 201, "{stored}");
+        let lease = stored["lease_id"].as_str().expect("lease").to_owned();
+        let (_, issued) = handoff::issue(&app, &key, &lease, json!({"max_claims": 1})).await;
+        let claim_url = app.url(&handoff::claim_path(&issued));
+        let balance = app.balance(&key).await;
+        let mut pending = Vec::new();
+        for i in 0..3 {
+            let (client, url, key) = (app.client.clone(), app.url("/api/store"), key.clone());
+            pending.push(tokio::spawn(async move {
+                let name = format!("outage-{round}-{i}.bin");
+                let res = client
+                    .post(url)
+                    .bearer_auth(&key)
+                    .header("X-File-Name", &name)
+                    .header("X-Size-Bytes", 12 << 20)
+                    .header("X-Duration-Seconds", 3600)
+                    .body(slow_body(12 << 20))
+                    .send()
+                    .await;
+                (name, res.map(|r| r.status().as_u16()).unwrap_or(0))
+            }));
+        }
+        let res = app.client.get(&claim_url).send().await.expect("claim");
+        assert_eq!(res.status(), 200);
+        let mut stream = res.bytes_stream();
+        let mut got = stream.next().await.expect("a chunk").expect("bytes").len();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s3.stop().await;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => got += c.len(),
+                Err(_) => break,
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let mut failed_names = Vec::new();
+        for p in pending {
+            let (name, status) = p.await.expect("join");
+            if status != 201 {
+                failed_names.push(name.clone());
+            }
+            uploads.check(status == 201 || status == 503 || status == 0, || format!("{name}: status {status}"));
+        }
+        s3.start_again().await;
+        // Broken uploads left no lease and no charge; a complete claim body is counted.
+        let (_, listed) = app.get_json(&key, "/api/leases?variant=storage&limit=100").await;
+        let names: Vec<String> = listed["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["file_name"].as_str().map(str::to_owned))
+            .collect();
+        for name in &failed_names {
+            uploads.check(!names.contains(name), || format!("{name} failed but has a lease"));
+        }
+        let charged = i64::try_from(3 - failed_names.len()).expect("count");
+        let spent = balance - app.balance(&key).await;
+        uploads.check((spent == 0) == (charged == 0), || format!("{spent} micros spent for {charged} stored uploads"));
+        let handoff_id = issued["handoff_id"].as_str().expect("id");
+        let (_, h) = app.get_json(&key, &format!("/api/handoffs/{handoff_id}")).await;
+        let counted = h["claims_completed"].as_u64().unwrap_or(u64::MAX);
+        claims.check(got < FILE || counted == 1, || format!("a complete body with {counted} counted"));
+        // The store is back: the slot (if the claim broke) is free again and serves in full.
+        let again = eventually(Duration::from_secs(20), || async {
+            let res = app.client.get(&claim_url).send().await.ok()?;
+            match res.status().as_u16() {
+                200 => Some(res.bytes().await.map(|b| b.len()).unwrap_or(0)),
+                410 if got == FILE => Some(FILE),
+                _ => None,
+            }
+        })
+        .await;
+        claims.check(again == Some(FILE), || format!("after the outage the claim answered {again:?}"));
+        let (status, _) = Upload::new(&key, "after.bin", vec![1u8; 1024]).send(&app).await;
+        uploads.check(status == 201, || format!("upload after the outage: {status}"));
+    }
+    uploads.finish();
+    claims.finish();
 }

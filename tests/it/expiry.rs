@@ -195,6 +195,11 @@ async fn killing_the_worker_mid_batch_leaks_nothing(backend: Backend) {
         log(2)
     );
     assert!(app.blob_keys().await.is_empty(), "no object left in the store");
+    let mut tally = crate::faults::Tally::new("worker killed mid-expiry");
+    for row in lease::Entity::find().all(&app.state.db).await.expect("leases") {
+        tally.check(row.purged_at.is_some(), || format!("{} was not purged", row.id));
+    }
+    tally.finish();
 }
 
 async fn a_lost_job_is_caught_by_the_sweep(backend: Backend) {

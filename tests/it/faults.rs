@@ -204,6 +204,7 @@ async fn the_blob_store_stopping_mid_upload_and_mid_claim_breaks_no_invariant() 
     let mut uploads = Tally::new("blob store stopped mid-upload");
     let mut claims = Tally::new("blob store stopped mid-claim");
     const FILE: usize = 32 << 20;
+    let (mut broken_uploads, mut broken_claims) = (0, 0);
     for round in 0..2 {
         let (status, stored) = Upload::new(&key, "big.bin", vec![9u8; FILE]).send(&app).await;
         assert_eq!(status, 201, "{stored}");
@@ -249,6 +250,8 @@ async fn the_blob_store_stopping_mid_upload_and_mid_claim_breaks_no_invariant() 
             }
             uploads.check(status == 201 || status == 503 || status == 0, || format!("{name}: status {status}"));
         }
+        broken_uploads += failed_names.len();
+        broken_claims += usize::from(got < FILE);
         s3.start_again().await;
         // Broken uploads left no lease and no charge; a complete claim body is counted.
         let (_, listed) = app.get_json(&key, "/api/leases?variant=storage&limit=100").await;
@@ -282,6 +285,8 @@ async fn the_blob_store_stopping_mid_upload_and_mid_claim_breaks_no_invariant() 
         let (status, _) = Upload::new(&key, "after.bin", vec![1u8; 1024]).send(&app).await;
         uploads.check(status == 201, || format!("upload after the outage: {status}"));
     }
+    println!("blob store outages broke {broken_uploads} uploads and {broken_claims} claims");
+    assert!(broken_uploads > 0 && broken_claims > 0, "the outage must hit transfers in flight");
     uploads.finish();
     claims.finish();
 }

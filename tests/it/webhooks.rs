@@ -475,6 +475,11 @@ async fn killing_the_worker_loses_no_event(backend: Backend) {
     let events = settled(&app, &key, &mailbox.lease_id, count).await;
     second.start_kill().expect("stop second worker");
     assert!(events.iter().all(|e| e["state"] == "delivered"), "{events:#?}");
+    let mut tally = crate::faults::Tally::new("worker killed mid-delivery");
+    for event in &events {
+        tally.check(event["state"] == "delivered", || format!("{event}"));
+    }
+    tally.finish();
 }
 
 async fn deliveries_are_paged_and_owner_only(backend: Backend) {

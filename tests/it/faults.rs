@@ -18,7 +18,7 @@ use crate::api_process::ApiProcess;
 
 backend_tests!(killing_a_pod_mid_upload_claim_and_drop_breaks_no_invariant);
 
-/// Counts of one fault scenario.
+/// Counts of one fault scenario, printed to the terminal even when the test passes.
 #[derive(Default)]
 pub struct Tally {
     name: &'static str,
@@ -43,7 +43,10 @@ impl Tally {
     /// Prints the counts and fails on any violation.
     pub fn finish(self) {
         let violated = self.violations.len() as u32;
-        println!("fault {}: tried {}, held {}, violated {violated}", self.name, self.tried, self.tried - violated);
+        // Straight to stderr, past the test harness's capture: CI shows every fault's counts.
+        let line =
+            format!("fault {}: tried {}, held {}, violated {violated}\n", self.name, self.tried, self.tried - violated);
+        std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).ok();
         assert!(self.violations.is_empty(), "fault {}: {:#?}", self.name, self.violations);
     }
 }

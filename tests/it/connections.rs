@@ -118,6 +118,8 @@ async fn a_pod_full_of_idle_sockets_still_answers_healthz(backend: Backend) {
             open += 1;
         }
     }
-    assert!(open <= 16, "{open} of 40 idle sockets still open with a cap of 16");
-    assert!(open >= 8, "the newest idle sockets stay open: {open}");
+    let mut tally = crate::faults::Tally::new("40 idle sockets on a cap of 16");
+    tally.check(open <= 16, || format!("{open} of 40 idle sockets still open with a cap of 16"));
+    tally.check(open >= 8, || format!("the newest idle sockets stay open: {open}"));
+    tally.finish();
 }

@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::api_process::ApiProcess;
+use crate::faults::Tally;
 
 backend_tests!(stalled_uploads_and_drops_starve_no_one);
 
@@ -27,12 +28,12 @@ async fn stall(addr: &str, head: String) -> TcpStream {
     socket
 }
 
-async fn timed<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+async fn timed<T>(tally: &mut Tally, what: &str, f: impl std::future::Future<Output = T>) -> T {
     let started = Instant::now();
     let out = tokio::time::timeout(Duration::from_secs(2), f).await;
     let took = started.elapsed();
-    println!("{what}: {took:?}");
-    out.unwrap_or_else(|_| panic!("{what} took over 2 s with stalled clients open"))
+    tally.check(out.is_ok(), || format!("{what} took over 2 s with stalled clients open"));
+    out.unwrap_or_else(|_| panic!("{what} took {took:?} with stalled clients open"))
 }
 
 async fn stalled_uploads_and_drops_starve_no_one(backend: Backend) {
@@ -76,7 +77,8 @@ async fn stalled_uploads_and_drops_starve_no_one(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let client = reqwest::Client::new();
     let body = vec![7u8; 1 << 20];
-    let created: Value = timed("1 MiB upload", async {
+    let mut tally = Tally::new("2,000 stalled uploads and drops");
+    let created: Value = timed(&mut tally, "1 MiB upload", async {
         let res = client
             .post(server.url("/api/store"))
             .bearer_auth(&key)
@@ -92,12 +94,12 @@ async fn stalled_uploads_and_drops_starve_no_one(backend: Backend) {
     })
     .await;
     let lease_id = created["lease_id"].as_str().expect("lease id").to_owned();
-    timed("1 MiB download", async {
+    timed(&mut tally, "1 MiB download", async {
         let res = client.get(server.url(&format!("/api/download/{lease_id}"))).bearer_auth(&key).send().await;
         assert_eq!(res.expect("download").bytes().await.expect("bytes").len(), body.len());
     })
     .await;
-    timed("1 MiB claim", async {
+    timed(&mut tally, "1 MiB claim", async {
         let issued: Value = client
             .post(server.url(&format!("/api/handoff/{lease_id}")))
             .bearer_auth(&key)
@@ -115,7 +117,12 @@ async fn stalled_uploads_and_drops_starve_no_one(backend: Backend) {
     })
     .await;
     let threads = server.threads();
-    println!("threads: {idle_threads} idle, {threads} with {} stalled transfers (bound {THREAD_BOUND})", stalled.len());
-    assert!(threads <= THREAD_BOUND, "{threads} threads with {} stalled transfers", stalled.len());
+    tally.check(threads <= THREAD_BOUND, || {
+        format!(
+            "{threads} threads with {} stalled transfers ({idle_threads} idle, bound {THREAD_BOUND})",
+            stalled.len()
+        )
+    });
+    tally.finish();
     drop(stalled);
 }

@@ -12,7 +12,7 @@ WHICH=${*:-storage expiry mailbox checkpoint handoff webhook claim-rss}
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-cargo build --release -p leasehold-api -p leasehold-worker -p leasehold-bench
+cargo build --release -p leasehold-server -p leasehold-bench
 command -v s3s-fs >/dev/null || cargo install s3s-fs@0.14.1 --features binary --locked
 
 S3_DIR=$(mktemp -d)

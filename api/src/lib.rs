@@ -1,11 +1,11 @@
 //! The Leasehold HTTP API: `router(state)` builds every route with its middleware and
 //! `serve(listener, state, shutdown)` runs it until `shutdown` resolves.
 
+pub mod after_commit;
 pub mod api_json;
 pub mod body_end;
 pub mod bootstrap;
 pub mod claim_json;
-pub mod cli;
 pub mod client_ip;
 pub mod conn;
 pub mod error;
@@ -93,7 +93,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight requests up
-/// to the configured shutdown timeout to finish.
+/// to the configured shutdown timeout to finish. The API alone: the process that composes
+/// it with a worker (the embedded shape) wraps this.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -101,13 +102,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_timeout;
     let stop = state.shutting_down.clone();
-    // Embedded shape: the worker runs in this process and stops with it.
-    let embedded = state.embedded_worker();
-    let kicks = state.webhook_kicks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    if let (Some(ctx), Some(kicks)) = (embedded.clone(), kicks) {
-        tokio::spawn(webhook_fast_path(ctx, kicks, stop.clone()));
-    }
-    let worker = embedded.map(|ctx| tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned())));
     let http = state.config.http.clone();
     let app = router(state);
     let signalled = stop.clone();
@@ -117,36 +111,5 @@ pub async fn serve(
     });
     let result = conn::serve(listener, app, &http, stop.clone(), grace).await;
     stop.cancel();
-    if let Some(worker) = worker {
-        match worker.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "embedded worker failed"),
-            Err(e) => tracing::error!(error = %e, "embedded worker panicked"),
-        }
-    }
     result
-}
-
-/// The embedded worker's first attempt at the events of mailboxes that just took drops
-/// (see `leasehold_worker::jobs::deliver::deliver_due_of`); runs until shutdown.
-async fn webhook_fast_path(
-    ctx: leasehold_worker::WorkerContext,
-    mut kicks: tokio::sync::mpsc::Receiver<String>,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(ctx.config.worker.concurrency));
-    loop {
-        let lease_id = tokio::select! {
-            () = stop.cancelled() => return,
-            next = kicks.recv() => match next { Some(id) => id, None => return },
-        };
-        let Ok(permit) = limit.clone().acquire_owned().await else { return };
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = leasehold_worker::jobs::deliver::deliver_due_of(&ctx, &lease_id).await {
-                tracing::debug!(lease.id = %lease_id, error = %e, "fast-path delivery failed; the queue retries");
-            }
-            drop(permit);
-        });
-    }
 }

@@ -35,7 +35,7 @@ struct LeaseLabels {
 
 /// Every metric this instance exports.
 pub struct Metrics {
-    registry: Registry,
+    registry: std::sync::Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     /// Request body bytes received for stored content.
@@ -43,18 +43,21 @@ pub struct Metrics {
     /// Response body bytes sent of stored content.
     pub bytes_out: Counter,
     leases: Family<LeaseLabels, Gauge>,
-    /// Metrics of the in-process worker (embedded shape only).
-    pub worker: Option<std::sync::Arc<leasehold_worker::WorkerMetrics>>,
 }
 
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
-    /// A fresh registry with every metric registered; with `embedded_worker`, the worker's
-    /// metrics (deletion lag, jobs, queue depth) too.
-    pub fn new(embedded_worker: bool) -> Self {
+    /// A fresh registry with every metric of the API registered.
+    pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("leasehold_http_requests", "HTTP requests by method, route and status", requests.clone());
@@ -70,9 +73,13 @@ impl Metrics {
         registry.register("leasehold_bytes_out", "Stored content bytes sent", bytes_out.clone());
         let leases = Family::<LeaseLabels, Gauge>::default();
         registry.register("leasehold_leases", "Leases by variant and stored state", leases.clone());
-        let worker =
-            embedded_worker.then(|| std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry)));
-        Self { registry, requests, latency, bytes_in, bytes_out, leases, worker }
+        Self { registry: std::sync::Mutex::new(registry), requests, latency, bytes_in, bytes_out, leases }
+    }
+
+    /// Registers more metrics in this registry, served on the same `/metrics` (the embedded
+    /// worker's, in the embedded shape).
+    pub fn register<T>(&self, register: impl FnOnce(&mut Registry) -> T) -> T {
+        register(&mut self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Sets the lease gauge for one variant and state.
@@ -83,7 +90,8 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out

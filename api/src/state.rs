@@ -10,6 +10,7 @@ use leasehold_core::{Clock, Config};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
+use crate::after_commit::AfterCommit;
 use crate::metrics::Metrics;
 use crate::wake::Wake;
 
@@ -50,13 +51,8 @@ pub struct AppState {
     pub drop_tokens: Arc<TokenCache>,
     /// Cancelled when the server starts shutting down: long polls and event streams end.
     pub shutting_down: CancellationToken,
-    /// The embedded worker's webhook client.
-    pub webhooks: leasehold_worker::delivery::Sender,
-    /// Mailboxes with new events, for the embedded worker's fast path (`None` when the
-    /// worker runs elsewhere).
-    pub webhook_kick: Option<tokio::sync::mpsc::Sender<String>>,
-    /// The receiving end, taken by `serve` when it starts the embedded worker.
-    pub webhook_kicks: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>>,
+    /// Announces committed writes to whoever composed this instance.
+    pub after_commit: AfterCommit,
 }
 
 impl AppState {
@@ -64,15 +60,11 @@ impl AppState {
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let db = leasehold_core::db::connect(&config).await?;
         leasehold_core::db::migrate(&db).await?;
-        leasehold_worker::queue::setup(&db, &config.database_url).await?;
+        leasehold_core::queue::setup(&db, &config.database_url).await?;
         let blobs = BlobStore::open(&config.blob).await?;
-        let metrics = Arc::new(Metrics::new(config.worker.embedded));
+        let metrics = Arc::new(Metrics::new());
         let secrets = SecretBox::from_config(&config)?;
         let wake = Wake::start(&db, &config.database_url).await?;
-        let webhooks = leasehold_worker::delivery::Sender::new(&config.webhook)?;
-        let (kick, kicks) = tokio::sync::mpsc::channel(1024);
-        let (webhook_kick, webhook_kicks) =
-            if config.worker.embedded { (Some(kick), Some(kicks)) } else { (None, None) };
         let l = &config.limits;
         let drop_limits = Arc::new(DropLimits {
             per_ip: Limiter::new(Rate { per_second: l.drop_rate_per_ip, burst: l.drop_burst_per_ip }),
@@ -90,23 +82,7 @@ impl AppState {
             drops: Committer::start(db.clone()),
             drop_tokens: Arc::new(TokenCache::new(DROP_TOKEN_TTL_MS)),
             shutting_down: CancellationToken::new(),
-            webhooks,
-            webhook_kick,
-            webhook_kicks: Arc::new(std::sync::Mutex::new(webhook_kicks)),
-        })
-    }
-
-    /// The worker's context when this instance runs the worker in-process.
-    pub fn embedded_worker(&self) -> Option<leasehold_worker::WorkerContext> {
-        let metrics = self.metrics.worker.clone()?;
-        self.config.worker.embedded.then(|| leasehold_worker::WorkerContext {
-            db: self.db.clone(),
-            blobs: self.blobs.clone(),
-            clock: self.clock.clone(),
-            config: self.config.clone(),
-            metrics,
-            secrets: self.secrets.clone(),
-            webhooks: self.webhooks.clone(),
+            after_commit: AfterCommit::default(),
         })
     }
 

@@ -25,7 +25,7 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
     let config = Arc::new(config(target, dir.path()).await?);
     let db = leasehold_core::db::connect(&config).await?;
     leasehold_core::db::migrate(&db).await?;
-    leasehold_worker::queue::setup(&db, &config.database_url).await?;
+    leasehold_core::queue::setup(&db, &config.database_url).await?;
     let blobs = BlobStore::open(&config.blob).await?;
     let account = accounts::create(&db, "bench", i64::MAX / 4, Clock::system().now_ms()).await?.account;
 

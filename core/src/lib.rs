@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod leases;
 pub mod mailbox;
 pub mod pricing;
+pub mod queue;
 pub mod ratelimit;
 pub mod runtime;
 pub mod secret;

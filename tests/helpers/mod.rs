@@ -45,7 +45,8 @@ pub struct TestApp {
     blob: BlobConfig,
     _dir: std::sync::Arc<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    embedded_worker: Option<std::sync::Arc<leasehold_worker::WorkerMetrics>>,
 }
 
 impl TestApp {
@@ -119,8 +120,10 @@ impl TestApp {
         config.worker.embedded = !backend.is_distributed();
         adjust(&mut config);
         let state = AppState::build(config, clock).await.expect("app state");
+        let composed = leasehold_server::Composed::new(state.clone()).expect("compose");
+        let embedded_worker = composed.worker.as_ref().map(|w| w.metrics.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(leasehold_api::serve(listener, state.clone(), async move {
+        let server = tokio::spawn(composed.serve(listener, async move {
             if stopped.await.is_err() {
                 std::future::pending::<()>().await;
             }
@@ -135,11 +138,12 @@ impl TestApp {
             _dir: dir,
             stop: Some(stop),
             server: Some(server),
+            embedded_worker,
         }
     }
 
     /// Stops accepting and waits for in-flight requests (bounded by the shutdown timeout).
-    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             stop.send(()).ok();
         }
@@ -272,15 +276,19 @@ impl TestApp {
     /// its own (for a worker, or for calling jobs directly).
     pub fn worker_context(&self) -> leasehold_worker::WorkerContext {
         let mut registry = prometheus_client::registry::Registry::default();
-        leasehold_worker::WorkerContext {
-            db: self.state.db.clone(),
-            blobs: self.state.blobs.clone(),
-            clock: self.state.clock.clone(),
-            config: self.state.config.clone(),
-            metrics: std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry)),
-            secrets: self.state.secrets.clone(),
-            webhooks: self.state.webhooks.clone(),
-        }
+        leasehold_worker::WorkerContext::new(
+            self.state.db.clone(),
+            self.state.blobs.clone(),
+            self.state.clock.clone(),
+            self.state.config.clone(),
+            std::sync::Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry)),
+        )
+        .expect("worker context")
+    }
+
+    /// The metrics of the worker running inside this instance (embedded shape).
+    pub fn embedded_worker_metrics(&self) -> Option<std::sync::Arc<leasehold_worker::WorkerMetrics>> {
+        self.embedded_worker.clone()
     }
 
     /// Environment that configures a `leasehold-worker` process on this instance's

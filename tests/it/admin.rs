@@ -88,7 +88,7 @@ async fn admin_routes_refuse_a_wrong_token(backend: Backend) {
 }
 
 async fn cli_account_commands_work_on_the_database(backend: Backend) {
-    use leasehold_api::cli::{AccountCommand, Cli, Command};
+    use leasehold_server::cli::{AccountCommand, Cli, Command};
     let app = TestApp::spawn(&backend).await;
     let (id, key) = app.create_account(10).await;
     let config = (*app.state.config).clone();
@@ -99,14 +99,14 @@ async fn cli_account_commands_work_on_the_database(backend: Backend) {
             memo: Some("cli".into()),
         })),
     };
-    leasehold_api::cli::run(credit, config.clone()).await.expect("credit");
+    leasehold_server::cli::run(credit, config.clone()).await.expect("credit");
     assert_eq!(app.balance(&key).await, 100);
     let create =
         Cli { command: Some(Command::Accounts(AccountCommand::Create { name: "cli".into(), credit_micros: 7 })) };
-    leasehold_api::cli::run(create, config.clone()).await.expect("create");
+    leasehold_server::cli::run(create, config.clone()).await.expect("create");
     assert_eq!(leasehold_core::accounts::count(&app.state.db).await.expect("count"), 2);
     let bad = Cli {
         command: Some(Command::Accounts(AccountCommand::Credit { account_id: id, amount_micros: -1, memo: None })),
     };
-    assert!(leasehold_api::cli::run(bad, config).await.is_err());
+    assert!(leasehold_server::cli::run(bad, config).await.is_err());
 }

@@ -30,7 +30,7 @@ fn run_api_process() {
         let state = leasehold_api::AppState::build(config, leasehold_core::Clock::system()).await.expect("state");
         let file = std::env::var(ADDRESS_FILE).expect("address file");
         std::fs::write(&file, addr.to_string()).expect("write address");
-        leasehold_api::serve(listener, state, leasehold_core::telemetry::shutdown_signal()).await.expect("serve");
+        leasehold_server::serve(listener, state, leasehold_core::telemetry::shutdown_signal()).await.expect("serve");
     });
 }
 

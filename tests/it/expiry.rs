@@ -65,7 +65,7 @@ async fn an_expired_lease_answers_410_and_its_bytes_are_gone_within_seconds(back
     assert_eq!(app.client.get(&url).bearer_auth(&key).send().await.expect("get").status(), 410);
     let metrics = match &worker {
         Some(w) => w.metrics.clone(),
-        None => app.state.metrics.worker.clone().expect("embedded worker metrics"),
+        None => app.embedded_worker_metrics().expect("embedded worker metrics"),
     };
     assert_eq!(metrics.lag_observations().0, 1);
     if !backend.is_distributed() {

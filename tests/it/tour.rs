@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use leasehold_api::cli::Cli;
 use leasehold_core::config::BlobConfig;
+use leasehold_server::cli::Cli;
 use leasehold_tests::{Backend, SECRET_KEY, backend_tests};
 
 use crate::worker_process::spawn_worker_process;
@@ -31,7 +31,7 @@ async fn run_api_process() {
         .expect("leasehold-api arguments");
     let config = leasehold_core::Config::from_env().expect("leasehold-api config");
     leasehold_core::telemetry::init(&config);
-    leasehold_api::cli::run(cli, config).await.expect("leasehold-api");
+    leasehold_server::cli::run(cli, config).await.expect("leasehold-api");
 }
 
 /// `leasehold-api <args>` in `cwd` with exactly `env` as its `LEASEHOLD_*` settings.

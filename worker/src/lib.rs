@@ -6,7 +6,6 @@
 pub mod delivery;
 pub mod jobs;
 pub mod metrics;
-pub mod queue;
 mod schedule;
 
 use std::future::Future;
@@ -63,7 +62,7 @@ impl WorkerContext {
     pub async fn connect(config: Arc<Config>, clock: Clock, metrics: Arc<WorkerMetrics>) -> anyhow::Result<Self> {
         let db = leasehold_core::db::connect(&config).await?;
         leasehold_core::db::migrate(&db).await?;
-        queue::setup(&db, &config.database_url).await?;
+        leasehold_core::queue::setup(&db, &config.database_url).await?;
         let blobs = BlobStore::open(&config.blob).await?;
         Self::new(db, blobs, clock, config, metrics)
     }
@@ -169,7 +168,7 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
         })
         .await?;
     for queue in ["end-lease", "webhook"] {
-        match queue::release_claimed(&ctx.db, &format!("{queue}-{instance}-")).await {
+        match leasehold_core::queue::release_claimed(&ctx.db, &format!("{queue}-{instance}-")).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, queue, "released claimed jobs back to the queue"),
             Err(e) => {

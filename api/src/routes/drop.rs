@@ -20,6 +20,7 @@ use leasehold_entities::{lease, mailbox_message};
 use serde_json::{Value, json};
 
 use super::leases::lease_headers;
+use crate::after_commit::Committed;
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::extract::{BodyError, content_type, optional_u64, read_limited};
@@ -152,9 +153,8 @@ async fn store_and_commit(
     let error = match outcome {
         Ok(Dropped::Stored(row)) => {
             state.wake.notify(&lease.id);
-            if let Some(kick) = state.webhook_kick.as_ref().filter(|_| lease.webhook_url.is_some()) {
-                // Full means a burst: the queued jobs deliver what the fast path misses.
-                kick.try_send(lease.id.clone()).ok();
+            if lease.webhook_url.is_some() {
+                state.after_commit.emit(Committed::WebhookEvents { lease_id: lease.id.clone() });
             }
             return Ok((StatusCode::CREATED, lease_headers(lease), Json(created_json(&row))).into_response());
         }

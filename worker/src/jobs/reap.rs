@@ -59,7 +59,7 @@ pub async fn reap(ctx: &WorkerContext) -> Result<Reaped, JobError> {
     let orphans = reap_orphans(ctx, orphan_cutoff).await?;
     let incomplete = ctx.blobs.reap_incomplete(orphan_cutoff).await?;
     let day_ago_secs = now / 1000 - 86_400;
-    crate::queue::prune_finished(&ctx.db, day_ago_secs).await?;
+    leasehold_core::queue::prune_finished(&ctx.db, day_ago_secs).await?;
     Ok(Reaped { tombstones, orphans, incomplete })
 }
 

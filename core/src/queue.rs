@@ -1,4 +1,5 @@
-//! The apalis job queue: its tables, and depth figures for metrics.
+//! The apalis job queue's contract beside `jobs` (payloads and enqueue in a transaction):
+//! its tables, depth figures for metrics, pruning and releasing claimed jobs.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
 

@@ -4,9 +4,9 @@
 use clap::{Parser, Subcommand};
 use leasehold_core::{Clock, Config, accounts, db};
 
-use crate::api_json;
-use crate::bootstrap::{DevKey, ensure_dev_account};
-use crate::state::AppState;
+use leasehold_api::AppState;
+use leasehold_api::api_json;
+use leasehold_api::bootstrap::{DevKey, ensure_dev_account};
 
 /// Leasehold API server.
 #[derive(Debug, Parser)]

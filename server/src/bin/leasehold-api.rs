@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn start() -> std::process::ExitCode {
-    let cli = leasehold_api::cli::Cli::parse();
+    let cli = leasehold_server::cli::Cli::parse();
     let config = match leasehold_core::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -27,7 +27,7 @@ async fn start() -> std::process::ExitCode {
         }
     };
     leasehold_core::telemetry::init(&config);
-    match leasehold_api::cli::run(cli, config).await {
+    match leasehold_server::cli::run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "leasehold-api failed");

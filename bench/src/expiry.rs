@@ -8,8 +8,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use leasehold_core::blob::{BlobStore, lease_key};
-use leasehold_core::jobs::{self, EndLease, RunAt};
 use leasehold_core::leases::{Owner, base_lease, variant};
+use leasehold_core::queue::{self, EndLease, RunAt};
 use leasehold_core::{Clock, Config, accounts};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::{
@@ -68,7 +68,7 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
             }
             .insert(&txn)
             .await?;
-            jobs::enqueue(
+            queue::enqueue(
                 &txn,
                 &EndLease { lease_id: id.clone() },
                 RunAt::NotBefore(expires_at),

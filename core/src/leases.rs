@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::accounts::{self, AccountError};
-use crate::jobs::{self, EndLease, RunAt};
+use crate::queue::{self, EndLease, RunAt};
 
 /// Lease variants.
 pub mod variant {
@@ -184,7 +184,7 @@ pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> 
         return Ok(false);
     }
     let job = EndLease { lease_id: lease_id.to_owned() };
-    jobs::enqueue(txn, &job, RunAt::Now, Some(format!("delete:{lease_id}")), now).await?;
+    queue::enqueue(txn, &job, RunAt::Now, Some(format!("delete:{lease_id}")), now).await?;
     crate::webhook::cancel_expiry_warning(txn, lease_id, now).await?;
     Ok(true)
 }
@@ -297,7 +297,7 @@ pub fn set_hook(row: &mut lease::ActiveModel, hook: &crate::webhook::Hook) {
 /// for, its `lease.expiring` event.
 pub async fn schedule_end(txn: &impl ConnectionTrait, lease: &lease::Model, now: i64) -> Result<(), DbErr> {
     let end = EndLease { lease_id: lease.id.clone() };
-    jobs::enqueue(txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
+    queue::enqueue(txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
     crate::webhook::schedule_expiry_warning(txn, lease, now).await
 }
 

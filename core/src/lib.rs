@@ -10,7 +10,6 @@ pub mod db;
 pub mod handoff;
 pub mod idempotency;
 pub mod ids;
-pub mod jobs;
 pub mod leases;
 pub mod mailbox;
 pub mod pricing;

@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, DbErr, Set};
 use serde_json::{Map, Value};
 
 use crate::config::WebhookConfig;
-use crate::jobs::{self, DeliverWebhook, RunAt};
+use crate::queue::{self, DeliverWebhook, RunAt};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -310,7 +310,7 @@ pub async fn record_many<C: ConnectionTrait>(
     webhook_event::Entity::insert_many(rows).exec(conn).await?;
     let queued: Vec<(&DeliverWebhook, RunAt, Option<String>)> =
         jobs.iter().map(|(job, at)| (job, *at, Some(format!("deliver:{}:0", job.event_id)))).collect();
-    jobs::enqueue_many(conn, &queued, now).await?;
+    queue::enqueue_many(conn, &queued, now).await?;
     Ok(jobs.into_iter().map(|(job, _)| job.event_id).collect())
 }
 

@@ -17,7 +17,7 @@ use apalis_cron::CronScheduler;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use leasehold_core::blob::BlobStore;
-use leasehold_core::jobs::{DeliverWebhook, EndLease, Job};
+use leasehold_core::queue::{DeliverWebhook, EndLease, Job};
 use leasehold_core::secretbox::SecretBox;
 use leasehold_core::{Clock, Config};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -72,7 +72,7 @@ impl WorkerContext {
 /// heartbeat, or SQLite; both also poll every `$poll` (a safety net on PostgreSQL, whose
 /// notifications can arrive while a fetch is running and be lost; the only way on SQLite).
 macro_rules! register_queue {
-    ($monitor:expr, $ctx:expr, $instance:expr, $job:ty, $name:literal, $handler:path, $poll:expr) => {{
+    ($monitor:expr, $ctx:expr, $instance:expr, $job:ty, $handler:path, $poll:expr) => {{
         let (c, name, concurrency) = ($ctx.clone(), $instance.clone(), $ctx.config.worker.concurrency);
         match $ctx.db.get_database_backend() {
             DbBackend::Postgres => {
@@ -85,7 +85,7 @@ macro_rules! register_queue {
                         .missed_heartbeats(10);
                     let storage =
                         PostgresStorage::<$job>::new(&pool).with_config(config).with_pubsub().poll_with_interval($poll);
-                    WorkerBuilder::new(format!("{}-{name}-{restarts}", $name))
+                    WorkerBuilder::new(format!("{}-{name}-{restarts}", <$job>::WORKER))
                         .backend(storage)
                         .data(c.clone())
                         .concurrency(concurrency)
@@ -101,7 +101,7 @@ macro_rules! register_queue {
                         .heartbeat_interval(Duration::from_secs(5))
                         .missed_heartbeats(2);
                     let storage = SqliteStorage::<$job>::new(&pool).with_config(config).poll_with_interval($poll);
-                    WorkerBuilder::new(format!("{}-{name}-{restarts}", $name))
+                    WorkerBuilder::new(format!("{}-{name}-{restarts}", <$job>::WORKER))
                         .backend(storage)
                         .data(c.clone())
                         .concurrency(concurrency)
@@ -125,26 +125,10 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
             true
         })
         .shutdown_timeout(ctx.config.shutdown_timeout);
-    monitor = register_queue!(
-        monitor,
-        ctx,
-        instance,
-        EndLease,
-        "end-lease",
-        jobs::end_lease::run,
-        Duration::from_millis(500)
-    );
+    monitor = register_queue!(monitor, ctx, instance, EndLease, jobs::end_lease::run, Duration::from_millis(500));
     // Deliveries are latency-bound (drop → webhook p99 ≤ 250 ms): the queue is polled
     // every 50 ms (one indexed query), so a missed notification costs at most that.
-    monitor = register_queue!(
-        monitor,
-        ctx,
-        instance,
-        DeliverWebhook,
-        "webhook",
-        jobs::deliver::run,
-        Duration::from_millis(50)
-    );
+    monitor = register_queue!(monitor, ctx, instance, DeliverWebhook, jobs::deliver::run, Duration::from_millis(50));
     let (c, name, every) = (ctx.clone(), instance.clone(), ctx.config.worker.sweep_interval);
     monitor = monitor.register(move |restarts| {
         WorkerBuilder::new(format!("sweep-{name}-{restarts}"))
@@ -167,8 +151,8 @@ pub async fn run(ctx: WorkerContext, shutdown: impl Future<Output = ()> + Send +
             Ok(())
         })
         .await?;
-    for queue in ["end-lease", "webhook"] {
-        match leasehold_core::queue::release_claimed(&ctx.db, &format!("{queue}-{instance}-")).await {
+    for (queue, worker) in leasehold_core::queue::QUEUES {
+        match leasehold_core::queue::release_claimed(&ctx.db, &format!("{worker}-{instance}-")).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, queue, "released claimed jobs back to the queue"),
             Err(e) => {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
-use leasehold_core::jobs::{self, DeliverWebhook, Job, RunAt};
+use leasehold_core::queue::{self, DeliverWebhook, Job, RunAt};
 use leasehold_core::webhook::{self, event, state};
 use leasehold_entities::{lease, webhook_event};
 use sea_orm::sea_query::Expr;
@@ -228,7 +228,7 @@ async fn settle(
                 if update.exec(&txn).await?.rows_affected == 1 {
                     let job = DeliverWebhook { event_id: evt.id.clone() };
                     let key = format!("deliver:{}:{attempts}", evt.id);
-                    jobs::enqueue(&txn, &job, RunAt::NotBefore(at), Some(key), now).await?;
+                    queue::enqueue(&txn, &job, RunAt::NotBefore(at), Some(key), now).await?;
                 }
                 Outcome::Retrying
             }

@@ -9,8 +9,8 @@
 //! records a deletion.
 
 use apalis::prelude::{BoxDynError, Data};
-use leasehold_core::jobs::{self, EndLease, Job, RunAt};
 use leasehold_core::leases::{self, state};
+use leasehold_core::queue::{self, EndLease, Job, RunAt};
 use leasehold_core::{checkpoint, mailbox};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
@@ -76,7 +76,7 @@ pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, Job
     if lease.state == state::ACTIVE && now < lease.expires_at {
         // apalis schedules in whole seconds; never act before the instant itself.
         let job = EndLease { lease_id: lease_id.to_owned() };
-        jobs::enqueue(&ctx.db, &job, RunAt::NotBefore(lease.expires_at), None, now).await?;
+        queue::enqueue(&ctx.db, &job, RunAt::NotBefore(lease.expires_at), None, now).await?;
         return Ok(Ended::NotYet);
     }
     let _batch = BATCH_LOCK.lock().await;

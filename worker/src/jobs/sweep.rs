@@ -7,8 +7,8 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
-use leasehold_core::jobs::{self, DeliverWebhook, EndLease, Job, RunAt};
 use leasehold_core::leases::state;
+use leasehold_core::queue::{self, DeliverWebhook, EndLease, Job, RunAt};
 use leasehold_core::webhook;
 use leasehold_entities::{lease, webhook_event};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -86,7 +86,7 @@ pub async fn requeue_stalled_events(ctx: &WorkerContext, grace: i64) -> Result<u
     for evt in &stalled {
         let job = DeliverWebhook { event_id: evt.id.clone() };
         let key = format!("sweep:{}:{}:{bucket}", evt.id, evt.attempts);
-        jobs::enqueue(&ctx.db, &job, RunAt::Now, Some(key), now).await?;
+        queue::enqueue(&ctx.db, &job, RunAt::Now, Some(key), now).await?;
     }
     Ok(stalled.len() as u64)
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub trait Job: Serialize {
     /// The apalis queue (`job_type`) it runs on.
     const QUEUE: &'static str;
+    /// Prefix of the names of the workers that run it (`<prefix>-<instance>-<n>`).
+    const WORKER: &'static str;
 }
 
 /// Ends a lease: at its expiry instant it becomes `expired`; an expired or deleted lease
@@ -25,6 +27,7 @@ pub struct EndLease {
 
 impl Job for EndLease {
     const QUEUE: &'static str = "leasehold.end_lease";
+    const WORKER: &'static str = "end-lease";
 }
 
 /// Delivers one webhook event (one attempt; a failed attempt enqueues the next one at its
@@ -37,6 +40,7 @@ pub struct DeliverWebhook {
 
 impl Job for DeliverWebhook {
     const QUEUE: &'static str = "leasehold.webhook";
+    const WORKER: &'static str = "webhook";
 }
 
 /// Attempts before apalis gives a job up (the sweep still catches what it leaves).

@@ -1,5 +1,16 @@
-//! The apalis job queue's contract beside `jobs` (payloads and enqueue in a transaction):
-//! its tables, depth figures for metrics, pruning and releasing claimed jobs.
+//! The job queue's contract, in one place: the job payloads and their queues
+//! ([`jobs`]), enqueueing inside the caller's transaction, apalis's tables, depth figures
+//! for metrics, pruning finished jobs and releasing a stopping worker's claimed ones. The
+//! API enqueues through it, the worker runs and releases through it, tests and benchmarks
+//! set it up through it.
+
+pub mod jobs;
+
+pub use jobs::{DeliverWebhook, EndLease, Job, MAX_ATTEMPTS, RunAt, enqueue, enqueue_many};
+
+/// Every queue: its apalis name and the prefix of the worker names that take its jobs.
+pub const QUEUES: &[(&str, &str)] =
+    &[(EndLease::QUEUE, EndLease::WORKER), (DeliverWebhook::QUEUE, DeliverWebhook::WORKER)];
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
 

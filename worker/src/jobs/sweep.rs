@@ -93,7 +93,7 @@ pub async fn requeue_stalled_events(ctx: &WorkerContext, grace: i64) -> Result<u
 
 async fn record_depth(ctx: &WorkerContext) -> Result<(), sea_orm::DbErr> {
     let now_secs = ctx.clock.now_ms() / 1000;
-    for queue in [EndLease::QUEUE, DeliverWebhook::QUEUE] {
+    for &(queue, _) in leasehold_core::queue::QUEUES {
         let depth = leasehold_core::queue::depth(&ctx.db, queue, now_secs).await?;
         for status in ["ready", "scheduled", "running", "retrying", "dead"] {
             let n = depth.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);

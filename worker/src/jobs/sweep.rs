@@ -8,7 +8,7 @@
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
 use leasehold_core::leases::state;
-use leasehold_core::queue::{self, DeliverWebhook, EndLease, Job, RunAt};
+use leasehold_core::queue::{self, DeliverWebhook, RunAt};
 use leasehold_core::webhook;
 use leasehold_entities::{lease, webhook_event};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};

@@ -71,6 +71,7 @@ pub enum ErrorCode {
     VersionPruned,
     VersionConflict,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     MessageTooLarge,
     MailboxFull,
     IdempotencyKeyReused,

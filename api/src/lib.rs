@@ -13,6 +13,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metered;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 pub mod range;
 pub mod redact;

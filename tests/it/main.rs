@@ -21,6 +21,7 @@ mod logs;
 mod mailbox;
 mod mailbox_bad_input;
 mod mailbox_concurrency;
+mod openapi;
 mod ops;
 mod outage;
 mod pricing;

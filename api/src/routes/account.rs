@@ -2,8 +2,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+
+use axum::Json;
 use leasehold_core::accounts;
 use leasehold_core::time::rfc3339;
 use leasehold_entities::ledger_entry;
@@ -14,17 +14,26 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, ApiQuery, cursor, page_limit};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `/v1/account…`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/account", get(show))
-        .route("/v1/account/ledger", get(ledger))
-        .route("/v1/account/api-keys", get(list_keys).post(mint_key))
-        .route("/v1/account/api-keys/{prefix}", delete(revoke_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show))
+        .routes(routes!(ledger))
+        .routes(routes!(list_keys, mint_key))
+        .routes(routes!(revoke_key))
 }
 
+#[utoipa::path(get,
+    path = "/v1/account",
+    tag = "account",
+    summary = "The caller's account and balance",
+    extensions(("x-auth" = json!("owner"))),
+    responses((status = 200, description = "The account", body = Value)))]
 async fn show(auth: AccountAuth) -> Json<Value> {
     let mut body = account_json(&auth.account);
     body["status"] = "ok".into();
@@ -49,6 +58,13 @@ fn entry_json(e: &ledger_entry::Model) -> Value {
     })
 }
 
+#[utoipa::path(get,
+    path = "/v1/account/ledger",
+    tag = "account",
+    summary = "The account's ledger, newest first",
+    extensions(("x-auth" = json!("owner"))),
+    params(("limit" = Option<u64>, Query, description = "1..=100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of entries", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn ledger(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -65,6 +81,12 @@ async fn ledger(
     })))
 }
 
+#[utoipa::path(get,
+    path = "/v1/account/api-keys",
+    tag = "account",
+    summary = "The account's API keys (prefixes only)",
+    extensions(("x-auth" = json!("owner"))),
+    responses((status = 200, description = "The keys", body = Value)))]
 async fn list_keys(State(state): State<AppState>, auth: AccountAuth) -> Result<Json<Value>, ApiError> {
     let keys = accounts::list_keys(&state.db, &auth.account.id).await?;
     let keys: Vec<Value> = keys
@@ -74,6 +96,12 @@ async fn list_keys(State(state): State<AppState>, auth: AccountAuth) -> Result<J
     Ok(Json(json!({ "status": "ok", "keys": keys })))
 }
 
+#[utoipa::path(post,
+    path = "/v1/account/api-keys",
+    tag = "account",
+    summary = "Mints a new API key (shown once)",
+    extensions(("x-auth" = json!("owner"))),
+    responses((status = 201, description = "The new key", body = Value)))]
 async fn mint_key(State(state): State<AppState>, auth: AccountAuth) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (key, row) = accounts::mint_key(&state.db, &auth.account.id, state.now()).await?;
     Ok((
@@ -82,6 +110,13 @@ async fn mint_key(State(state): State<AppState>, auth: AccountAuth) -> Result<(S
     ))
 }
 
+#[utoipa::path(delete,
+    path = "/v1/account/api-keys/{prefix}",
+    tag = "account",
+    summary = "Revokes an API key",
+    extensions(("x-auth" = json!("owner"))),
+    params(("prefix" = String, Path, description = "The key's display prefix")),
+    responses((status = 200, description = "Revoked", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 409, description = "`last_api_key`", body = ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
     auth: AccountAuth,

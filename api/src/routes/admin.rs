@@ -3,8 +3,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+
+use axum::Json;
 use leasehold_core::{accounts, ids};
 use serde::Deserialize;
 use serde_json::Value;
@@ -12,14 +12,14 @@ use serde_json::Value;
 use crate::api_json::account as account_json;
 use crate::error::ApiError;
 use crate::extract::{AdminAuth, ApiJson};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `/admin/accounts…`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/accounts", post(create))
-        .route("/admin/accounts/{account_id}", get(show))
-        .route("/admin/accounts/{account_id}/credits", post(credit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(show)).routes(routes!(credit))
 }
 
 /// Micros arrive as a JSON number or a decimal string.
@@ -45,6 +45,13 @@ struct CreateAccount {
     credit_micros: Option<Micros>,
 }
 
+#[utoipa::path(post,
+    path = "/admin/accounts",
+    tag = "admin",
+    summary = "Creates an account with its first API key",
+    extensions(("x-auth" = json!("admin"))),
+    request_body = Value,
+    responses((status = 201, description = "The account and key", body = Value), (status = 400, description = "`bad_request`, `invalid_json`", body = ErrorBody)))]
 async fn create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -62,6 +69,13 @@ fn account_id(id: &str) -> Result<&str, ApiError> {
     if ids::is_valid("acct", id) { Ok(id) } else { Err(ApiError::not_found()) }
 }
 
+#[utoipa::path(get,
+    path = "/admin/accounts/{account_id}",
+    tag = "admin",
+    summary = "An account",
+    extensions(("x-auth" = json!("admin"))),
+    params(("account_id" = String, Path, description = "`acct_<ULID>`")),
+    responses((status = 200, description = "The account", body = Value), (status = 404, description = "`not_found`", body = ErrorBody)))]
 async fn show(_: AdminAuth, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let account = accounts::find(&state.db, account_id(&id)?).await?;
     let mut out = account_json(&account);
@@ -75,6 +89,14 @@ struct Credit {
     memo: Option<String>,
 }
 
+#[utoipa::path(post,
+    path = "/admin/accounts/{account_id}/credits",
+    tag = "admin",
+    summary = "Credits an account",
+    extensions(("x-auth" = json!("admin"))),
+    params(("account_id" = String, Path, description = "`acct_<ULID>`")),
+    request_body = Value,
+    responses((status = 200, description = "The new balance", body = Value), (status = 400, description = "`bad_request`, `invalid_json`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody)))]
 async fn credit(
     _: AdminAuth,
     State(state): State<AppState>,

@@ -7,8 +7,8 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+
+use axum::Json;
 use bytes::Bytes;
 use leasehold_core::accounts::AccountError;
 use leasehold_core::checkpoint::{self, CreateError, NewCheckpoint, NewVersion, Written};
@@ -25,17 +25,21 @@ use crate::extract::{
     to_i64,
 };
 use crate::idempotency::{self, Start};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::webhook_headers;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// `/api/checkpoint…`.
-pub fn router() -> Router<AppState> {
+pub fn router() -> OpenApiRouter<AppState> {
     let unlimited = || axum::extract::DefaultBodyLimit::disable();
-    Router::new()
-        .route("/api/checkpoint", post(create).layer(unlimited()))
-        .route("/api/checkpoint/{workflow_id}", get(current).put(write).layer(unlimited()).delete(remove))
-        .route("/api/checkpoint/{workflow_id}/versions", get(list_versions))
-        .route("/api/checkpoint/{workflow_id}/versions/{n}", get(one_version))
+    OpenApiRouter::new()
+        .routes(routes!(create).layer(unlimited()))
+        .routes(routes!(current, write).layer(unlimited()))
+        .routes(routes!(remove))
+        .routes(routes!(list_versions))
+        .routes(routes!(one_version))
 }
 
 fn invalid_workflow_id() -> ApiError {
@@ -165,6 +169,14 @@ fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
     Ok(Shape { workflow_id, duration, max_body_bytes, max_versions })
 }
 
+#[utoipa::path(post,
+    path = "/api/checkpoint",
+    tag = "checkpoint",
+    summary = "Creates a checkpoint with its first version",
+    extensions(("x-auth" = json!("owner")), ("x-priced" = json!(true))),
+    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Workflow-Id" = String, Header, description = "Required; `[A-Za-z0-9._-]{1,128}`"), ("X-Max-Body-Bytes" = u64, Header, description = "Optional; 1..=`checkpoint_max_body_bytes`"), ("X-Max-Versions" = u64, Header, description = "Optional; 1..=`checkpoint_max_versions`"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = String, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = String, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = u64, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The first version (JSON is validated when Content-Type says JSON)"),
+    responses((status = 201, description = "The checkpoint", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `invalid_json`, `invalid_workflow_id`, `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`workflow_exists`, `idempotency_in_progress`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -310,6 +322,13 @@ fn version_pruned(n: i64) -> ApiError {
     ApiError::new(StatusCode::GONE, "version_pruned", format!("version {n} is no longer kept")).with("version", n)
 }
 
+#[utoipa::path(get,
+    path = "/api/checkpoint/{workflow_id}",
+    tag = "checkpoint",
+    summary = "The current version",
+    extensions(("x-auth" = json!("owner"))),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("If-None-Match" = String, Header, description = "Optional; a version ETag or `*`")),
+    responses((status = 200, description = "The body"), (status = 304, description = "Not modified"), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn current(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -335,6 +354,14 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     }
 }
 
+#[utoipa::path(put,
+    path = "/api/checkpoint/{workflow_id}",
+    tag = "checkpoint",
+    summary = "Writes a new version",
+    extensions(("x-auth" = json!("owner"))),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("If-Match" = String, Header, description = "Optional; the version ETag (`\"3\"`, `W/\"3\"` or `3`) the write must follow")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The version body, at most the checkpoint's max_body_bytes"),
+    responses((status = 200, description = "The new version", body = Value), (status = 400, description = "`invalid_workflow_id`, `invalid_json`, `invalid_header`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 412, description = "`version_conflict`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody)))]
 async fn write(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -406,6 +433,13 @@ async fn store_and_write(
     }
 }
 
+#[utoipa::path(get,
+    path = "/api/checkpoint/{workflow_id}/versions",
+    tag = "checkpoint",
+    summary = "The kept versions",
+    extensions(("x-auth" = json!("owner"))),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`")),
+    responses((status = 200, description = "The versions", body = Value), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn list_versions(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -436,6 +470,13 @@ async fn list_versions(
     Ok((lease_headers(&lease), Json(body)).into_response())
 }
 
+#[utoipa::path(get,
+    path = "/api/checkpoint/{workflow_id}/versions/{n}",
+    tag = "checkpoint",
+    summary = "One version's body",
+    extensions(("x-auth" = json!("owner"))),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("n" = String, Path, description = "The version number")),
+    responses((status = 200, description = "The body"), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`, `version_not_found`", body = ErrorBody), (status = 410, description = "`lease_expired`, `lease_deleted`, `version_pruned`", body = ErrorBody)))]
 async fn one_version(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -457,6 +498,13 @@ async fn one_version(
     }
 }
 
+#[utoipa::path(delete,
+    path = "/api/checkpoint/{workflow_id}",
+    tag = "checkpoint",
+    summary = "Deletes a checkpoint",
+    extensions(("x-auth" = json!("owner"))),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`")),
+    responses((status = 200, description = "Deleted", body = Value), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AccountAuth,

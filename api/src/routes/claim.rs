@@ -6,12 +6,11 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use leasehold_core::blob::ByteStream;
@@ -25,11 +24,14 @@ use sea_orm::EntityTrait;
 use super::checkpoint::version_headers;
 use super::store::content_disposition;
 use crate::error::{ApiError, put_header};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `/api/claim/{token}`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/claim/{token}", get(claim).head(claim))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(claim))
 }
 
 fn refused(r: Refusal) -> ApiError {
@@ -68,6 +70,13 @@ enum Source {
 
 /// Every answer of a claim URL, refusals included, carries the no-store, no-referrer and
 /// nosniff headers of a success.
+#[utoipa::path(method(get, head),
+    path = "/api/claim/{token}",
+    tag = "claim",
+    summary = "Claims a handed-off lease's content (link-preview bots get a page)",
+    extensions(("x-auth" = json!("handoff_token"))),
+    params(("token" = String, Path, description = "The handoff token (64 hex)")),
+    responses((status = 200, description = "The content"), (status = 404, description = "`handoff_not_found`", body = ErrorBody), (status = 409, description = "`claim_in_progress`", body = ErrorBody), (status = 410, description = "`handoff_expired`, `handoff_revoked`, `handoff_exhausted`, `lease_expired`, `lease_deleted`", body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
     Path(token): Path<String>,

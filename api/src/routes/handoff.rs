@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+
+use axum::Json;
 use leasehold_core::handoff::{self, NewHandoff};
 use leasehold_core::time::rfc3339;
 use leasehold_core::{ids, tokens};
@@ -17,14 +17,14 @@ use super::leases::serving_lease;
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, ApiJson, ApiQuery, LeaseIdPath};
 use crate::idempotency::{self, Start};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `/api/handoff/{lease_id}`, `/api/handoffs…`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/handoff/{lease_id}", post(issue))
-        .route("/api/handoffs", get(list))
-        .route("/api/handoffs/{id}", get(show).delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(issue)).routes(routes!(list)).routes(routes!(show, revoke))
 }
 
 /// The public JSON of a handoff (never its token).
@@ -66,6 +66,14 @@ fn issued_json(state: &AppState, h: &handoff_row::Model, lease: &lease::Model, t
     })
 }
 
+#[utoipa::path(post,
+    path = "/api/handoff/{lease_id}",
+    tag = "handoff",
+    summary = "Issues a claim link for a lease",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`")),
+    request_body = Value,
+    responses((status = 201, description = "The handoff with its claim URL", body = Value), (status = 400, description = "`bad_request`, `invalid_json`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 409, description = "`idempotency_in_progress`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn issue(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -128,6 +136,13 @@ struct ListQuery {
     lease_id: Option<String>,
 }
 
+#[utoipa::path(get,
+    path = "/api/handoffs",
+    tag = "handoff",
+    summary = "The caller's handoffs",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = Option<String>, Query, description = "Only this lease's"), ("limit" = Option<u64>, Query, description = "1..=100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of handoffs", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -142,6 +157,13 @@ async fn list(
     Ok(Json(json!({ "status": "ok", "items": rows.iter().map(handoff_json).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(get,
+    path = "/api/handoffs/{id}",
+    tag = "handoff",
+    summary = "A handoff",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "`hnd_<ULID>`")),
+    responses((status = 200, description = "The handoff", body = Value), (status = 404, description = "`handoff_not_found`", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -167,6 +189,13 @@ async fn show(
     Ok(Json(body))
 }
 
+#[utoipa::path(delete,
+    path = "/api/handoffs/{id}",
+    tag = "handoff",
+    summary = "Revokes a handoff",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "`hnd_<ULID>`")),
+    responses((status = 200, description = "Revoked", body = Value), (status = 404, description = "`handoff_not_found`", body = ErrorBody)))]
 async fn revoke(
     State(state): State<AppState>,
     auth: AccountAuth,

@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::routing::get;
-use axum::{Json, Router};
+
+use axum::Json;
 use leasehold_core::leases::{self, DeleteOutcome, ListFilter, Owner};
 use leasehold_core::time::rfc3339;
 use leasehold_core::webhook;
@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, cursor, page_limit};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `/api/leases…`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/leases", get(list))
-        .route("/api/leases/{lease_id}", get(show).delete(remove))
-        .route("/api/leases/{lease_id}/deliveries", get(deliveries))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show, remove)).routes(routes!(deliveries))
 }
 
 /// `X-Lease-Id` and `X-Lease-Expires-At`, carried by every lease response.
@@ -96,6 +96,13 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get,
+    path = "/api/leases",
+    tag = "leases",
+    summary = "The caller's leases",
+    extensions(("x-auth" = json!("owner"))),
+    params(("variant" = Option<String>, Query, description = "`storage`, `mailbox` or `checkpoint`"), ("state" = Option<String>, Query, description = "Lease state filter"), ("limit" = Option<u64>, Query, description = "1..=100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of leases", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -137,6 +144,13 @@ struct DeliveriesQuery {
 /// `GET /api/leases/:lease_id/deliveries`: the lease's webhook events and their delivery
 /// state, oldest first. Answers for tombstones too (their `lease.expired` event is
 /// delivered after the end), until they are reaped.
+#[utoipa::path(get,
+    path = "/api/leases/{lease_id}/deliveries",
+    tag = "leases",
+    summary = "The lease's webhook events and their delivery state",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`")),
+    responses((status = 200, description = "The events", body = Value), (status = 404, description = "`not_found`", body = ErrorBody)))]
 async fn deliveries(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -168,6 +182,13 @@ async fn deliveries(
     Ok((lease_headers(&lease), Json(body)))
 }
 
+#[utoipa::path(get,
+    path = "/api/leases/{lease_id}",
+    tag = "leases",
+    summary = "A lease",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`")),
+    responses((status = 200, description = "The lease", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -178,6 +199,13 @@ async fn show(
     Ok((lease_headers(&lease), Json(json!({ "status": "ok", "lease": lease_json(&state, &lease, object.as_ref()) }))))
 }
 
+#[utoipa::path(delete,
+    path = "/api/leases/{lease_id}",
+    tag = "leases",
+    summary = "Deletes a lease of any variant",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`")),
+    responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AccountAuth,

@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+
+use axum::Json;
 use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::BlobError;
 use leasehold_core::leases::{self, variant};
@@ -26,24 +26,24 @@ use crate::extract::{
     AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, duration_seconds, optional_u64, page_limit, required_u64, to_i64,
 };
 use crate::idempotency::{self, Start};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::webhook_headers;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Largest `X-Max-Messages`.
 pub const MAX_MESSAGES_LIMIT: u64 = 1_000_000;
 
 /// `/api/mailbox…` (owner routes and the drop route share the `{id}` segment).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/mailbox", post(create))
-        .route("/api/mailbox/{id}", axum::routing::delete(remove))
-        .route("/api/mailbox/{id}/messages", get(list))
-        .route("/api/mailbox/{id}/messages/{message_id}", get(fetch).delete(remove_message))
-        .route("/api/mailbox/{id}/events", get(super::mailbox_events::events))
-        .route(
-            "/api/mailbox/{id}/drop",
-            post(super::drop::drop_message).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(remove))
+        .routes(routes!(list))
+        .routes(routes!(fetch, remove_message))
+        .routes(routes!(super::mailbox_events::events))
+        .routes(routes!(super::drop::drop_message).layer(axum::extract::DefaultBodyLimit::disable()))
 }
 
 struct Shape {
@@ -103,6 +103,13 @@ fn created_json(state: &AppState, lease: &lease::Model, token: &str, webhook_sec
     })
 }
 
+#[utoipa::path(post,
+    path = "/api/mailbox",
+    tag = "mailbox",
+    summary = "Creates a mailbox for a duration",
+    extensions(("x-auth" = json!("owner")), ("x-priced" = json!(true))),
+    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Capacity-Bytes" = u64, Header, description = "Required; 1..=`max_mailbox_capacity_bytes`"), ("X-Max-Message-Bytes" = u64, Header, description = "Optional; at most the capacity"), ("X-Max-Messages" = u64, Header, description = "Optional; 1..=1000000"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = String, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = String, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = u64, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
+    responses((status = 201, description = "The mailbox with its drop URL", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`idempotency_in_progress` (with `Retry-After`)", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap) -> Result<Response, ApiError> {
     let shape = validate(&state, &headers)?;
     let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
@@ -175,6 +182,13 @@ struct ListQuery {
     wait: Option<u64>,
 }
 
+#[utoipa::path(get,
+    path = "/api/mailbox/{id}/messages",
+    tag = "mailbox",
+    summary = "Lists messages; long-polls with `wait`",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("after" = Option<String>, Query, description = "Messages after this cursor"), ("limit" = Option<u64>, Query, description = "1..=100"), ("wait" = Option<u64>, Query, description = "Seconds to long-poll, at most `long_poll_max_seconds`")),
+    responses((status = 200, description = "A page of messages", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -240,6 +254,13 @@ async fn message_path(
     Ok((owned_mailbox(state, auth, &id).await?, message_id))
 }
 
+#[utoipa::path(get,
+    path = "/api/mailbox/{id}/messages/{message_id}",
+    tag = "mailbox",
+    summary = "A message's body",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("message_id" = String, Path, description = "`msg_<ULID>`")),
+    responses((status = 200, description = "The body"), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -264,6 +285,13 @@ async fn fetch(
     Ok((h, Body::from_stream(stream)).into_response())
 }
 
+#[utoipa::path(delete,
+    path = "/api/mailbox/{id}/messages/{message_id}",
+    tag = "mailbox",
+    summary = "Deletes a message",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("message_id" = String, Path, description = "`msg_<ULID>`")),
+    responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove_message(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -279,6 +307,13 @@ async fn remove_message(
     Ok((lease_headers(&lease), Json(body)).into_response())
 }
 
+#[utoipa::path(delete,
+    path = "/api/mailbox/{id}",
+    tag = "mailbox",
+    summary = "Deletes a mailbox",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`")),
+    responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AccountAuth,

@@ -24,6 +24,7 @@ use super::leases::lease_headers;
 use super::mailbox::{item_json, owned_mailbox};
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, LeaseIdPath, header_text};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::wake::Subscription;
 
@@ -45,6 +46,13 @@ struct Feed {
 }
 
 /// The handler.
+#[utoipa::path(get,
+    path = "/api/mailbox/{id}/events",
+    tag = "mailbox",
+    summary = "Server-sent events of new messages",
+    extensions(("x-auth" = json!("owner"))),
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("Last-Event-ID" = String, Header, description = "Optional; resume after this message")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     auth: AccountAuth,

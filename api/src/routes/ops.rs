@@ -1,26 +1,32 @@
 //! Health, readiness and metrics.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use leasehold_entities::lease;
 use sea_orm::{EntityTrait, ExprTrait, FromQueryResult, QuerySelect};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `/healthz`, `/readyz`, `/metrics`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", extensions(("x-auth" = json!("none"))),
+    responses((status = 200, description = "Alive", body = Value)))]
 async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
+/// Readiness: the database and the blob store answer.
+#[utoipa::path(get, path = "/readyz", tag = "ops", extensions(("x-auth" = json!("none"))),
+    responses((status = 200, description = "Ready", body = Value)))]
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if let Err(e) = leasehold_core::db::ping(&state.db).await {
         let line = leasehold_core::db::describe(&state.config.database_url, &e);
@@ -41,6 +47,9 @@ struct LeaseCount {
     count: i64,
 }
 
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "ops", extensions(("x-auth" = json!("none"))),
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = lease::Entity::find()
         .select_only()

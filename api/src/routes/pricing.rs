@@ -1,22 +1,26 @@
 //! `GET /api/pricing` and `GET /api/quote` (SPEC §3). No auth.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use leasehold_core::pricing::micros_to_usdc;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::ENDPOINTS;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, check_duration};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// `/api/pricing`, `/api/quote`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/pricing", get(pricing)).route("/api/quote", get(quote))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(pricing)).routes(routes!(quote))
 }
 
+/// Rates, limits and every endpoint (from the OpenAPI document).
+#[utoipa::path(get, path = "/api/pricing", tag = "pricing", extensions(("x-auth" = json!("none"))),
+    responses((status = 200, description = "Rates, formulas, limits and endpoints", body = Value)))]
 async fn pricing(State(state): State<AppState>) -> Json<Value> {
     let tariff = state.config.tariff;
     let l = &state.config.limits;
@@ -50,7 +54,7 @@ async fn pricing(State(state): State<AppState>) -> Json<Value> {
         },
         "handoff": { "issue_micros": "0", "claim_micros": "0" },
         "payment": { "api_key": true, "x402": false },
-        "endpoints": ENDPOINTS,
+        "endpoints": crate::openapi::endpoints(),
     }))
 }
 
@@ -68,6 +72,16 @@ fn query_u64(name: &str, value: Option<&str>) -> Result<u64, ApiError> {
     text.parse().map_err(|_| ApiError::bad_request(format!("{name} is too large")).with("parameter", name))
 }
 
+/// What a lease of this size and duration costs.
+#[utoipa::path(get, path = "/api/quote", tag = "pricing", extensions(("x-auth" = json!("none"))),
+    params(
+        ("size_bytes" = u64, Query, description = "Bytes (file size, mailbox capacity or checkpoint body cap); at most the largest limit"),
+        ("duration_seconds" = u64, Query, description = "Seconds, within the duration bounds of `/api/pricing`"),
+    ),
+    responses(
+        (status = 200, description = "The price", body = Value),
+        (status = 400, description = "`bad_request` (names the `parameter`), `duration_out_of_range`", body = ErrorBody),
+    ))]
 async fn quote(State(state): State<AppState>, ApiQuery(q): ApiQuery<QuoteQuery>) -> Result<Json<Value>, ApiError> {
     let size = query_u64("size_bytes", q.size_bytes.as_deref())?;
     let duration = query_u64("duration_seconds", q.duration_seconds.as_deref())?;

@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+
+use axum::Json;
 use futures_util::StreamExt;
 use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::{self, BlobError, ByteStream};
@@ -26,16 +26,19 @@ use crate::extract::{
 };
 use crate::idempotency::{self, Start};
 use crate::metered;
+use crate::openapi::ErrorBody;
 use crate::range::{RangeRequest, parse_range};
 use crate::state::AppState;
 use crate::webhook_headers::{self, Webhook};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// `/api/store`, `/api/download/{id}`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/store", post(create).layer(axum::extract::DefaultBodyLimit::disable()))
-        .route("/api/store/{lease_id}", delete(remove))
-        .route("/api/download/{lease_id}", get(download))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create).layer(axum::extract::DefaultBodyLimit::disable()))
+        .routes(routes!(remove))
+        .routes(routes!(download))
 }
 
 /// Validates `X-File-Name`: ≤ 255 bytes of UTF-8 without control characters; any path
@@ -92,6 +95,14 @@ fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiE
     Ok(Upload { file_name, content_type, size, duration, cost, webhook: Webhook::default() })
 }
 
+#[utoipa::path(post,
+    path = "/api/store",
+    tag = "store",
+    summary = "Stores a file for a duration",
+    extensions(("x-auth" = json!("owner")), ("x-priced" = json!(true))),
+    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Size-Bytes" = u64, Header, description = "Required; the body length in bytes, 1..=`max_file_bytes`; a body of another length → 400 `size_mismatch`"), ("X-File-Name" = String, Header, description = "Optional; the name downloads carry"), ("Content-Type" = String, Header, description = "Optional; what downloads carry"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = String, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = String, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = u64, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file, exactly X-Size-Bytes long"),
+    responses((status = 201, description = "The lease", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `size_mismatch`, `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`idempotency_in_progress` (with `Retry-After`)", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -250,6 +261,13 @@ fn counted(stream: ByteStream, counter: Counter) -> ByteStream {
     }))
 }
 
+#[utoipa::path(method(get, head),
+    path = "/api/download/{lease_id}",
+    tag = "store",
+    summary = "Downloads a stored file (Range supported)",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`"), ("Range" = String, Header, description = "Optional; one `bytes=` range")),
+    responses((status = 200, description = "The file"), (status = 206, description = "A range of the file"), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 416, description = "`range_not_satisfiable`", body = ErrorBody)))]
 async fn download(
     State(state): State<AppState>,
     auth: AccountAuth,
@@ -310,6 +328,13 @@ async fn download(
     response.status(status).body(body).map_err(|e| ApiError::internal(&e))
 }
 
+#[utoipa::path(delete,
+    path = "/api/store/{lease_id}",
+    tag = "store",
+    summary = "Deletes a stored file (no refund)",
+    extensions(("x-auth" = json!("owner"))),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`")),
+    responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AccountAuth,

@@ -1,0 +1,225 @@
+//! The OpenAPI 3.1 document of this server, collected from the same `routes!` declarations
+//! that build the router (`routes::api()`), then completed here in one place: the shared
+//! error envelope, the statuses every route can answer (401 on authenticated routes, 500,
+//! 503), the security schemes. `GET /api/pricing`'s `endpoints` and `GET /llms.txt` are
+//! derived from it.
+//!
+//! Every operation carries `x-auth` (`none`, `owner`, `admin`, `drop_token`,
+//! `handoff_token`) and, when it charges, `x-priced: true`.
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
+
+/// Every error body: `{"status":"error","error":…,"code":…}` plus code-specific fields
+/// (for example `header`, `parameter`, `required`, `expires_at`).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code, reason = "a schema only: ApiError renders the body")]
+pub struct ErrorBody {
+    /// Always `error`.
+    status: ErrorStatus,
+    /// A human sentence.
+    error: String,
+    /// The stable code; each response lists the codes it can carry.
+    code: ErrorCode,
+}
+
+/// The `status` of an error body.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code, reason = "a schema only")]
+pub enum ErrorStatus {
+    /// An error.
+    Error,
+}
+
+/// Every stable error `code` (SPEC §2).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code, reason = "a schema only")]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidHeader,
+    SizeMismatch,
+    InvalidJson,
+    InvalidWorkflowId,
+    DurationOutOfRange,
+    WebhookUrlForbidden,
+    EmptyMessage,
+    Unauthorized,
+    InsufficientBalance,
+    PaymentRequired,
+    PaymentInvalid,
+    NotFound,
+    HandoffNotFound,
+    VersionNotFound,
+    MethodNotAllowed,
+    WorkflowExists,
+    ClaimInProgress,
+    IdempotencyInProgress,
+    LastApiKey,
+    LeaseExpired,
+    LeaseDeleted,
+    HandoffExpired,
+    HandoffRevoked,
+    HandoffExhausted,
+    VersionPruned,
+    VersionConflict,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    MessageTooLarge,
+    MailboxFull,
+    IdempotencyKeyReused,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+/// The document, built once.
+pub fn document() -> &'static OpenApi {
+    static DOC: LazyLock<OpenApi> = LazyLock::new(|| complete(crate::routes::api().into_openapi()));
+    &DOC
+}
+
+/// An error response whose body is the shared envelope.
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let content = Content::new(Some(Ref::from_schema_name("Error")));
+    ResponseBuilder::new().description(description).content("application/json", content).build().into()
+}
+
+/// The HTTP methods of a path item with their operations.
+pub fn operations(item: &mut utoipa::openapi::PathItem) -> Vec<(&'static str, &mut Operation)> {
+    [
+        ("GET", &mut item.get),
+        ("HEAD", &mut item.head),
+        ("POST", &mut item.post),
+        ("PUT", &mut item.put),
+        ("PATCH", &mut item.patch),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("TRACE", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
+    .collect()
+}
+
+/// The `x-auth` of an operation (`none` when unset).
+pub fn auth_of(op: &Operation) -> &str {
+    op.extensions.as_ref().and_then(|e| e.get("x-auth")).and_then(|v| v.as_str()).unwrap_or("none")
+}
+
+fn complete(mut doc: OpenApi) -> OpenApi {
+    doc.info.title = "Leasehold".into();
+    doc.info.description =
+        Some("Time-limited storage, mailboxes, checkpoints and handoffs, paid per byte-second.".into());
+    for item in doc.paths.paths.values_mut() {
+        for (_, op) in operations(item) {
+            let auth = auth_of(op).to_owned();
+            let scheme = match auth.as_str() {
+                "owner" => Some("api_key"),
+                "admin" => Some("admin_token"),
+                _ => None,
+            };
+            let responses = &mut op.responses.responses;
+            if let Some(scheme) = scheme {
+                op.security = Some(vec![SecurityRequirement::new(scheme, Vec::<String>::new())]);
+                responses.entry("401".into()).or_insert_with(|| error_response("`unauthorized`"));
+            }
+            responses.entry("500".into()).or_insert_with(|| error_response("`internal`"));
+            responses.entry("503".into()).or_insert_with(|| error_response("`unavailable` (with `Retry-After`)"));
+        }
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    let bearer = |what: &str| {
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description = Some(what.into());
+        SecurityScheme::Http(http)
+    };
+    components
+        .add_security_scheme("api_key", bearer("An account API key `rs_live_…` or a wallet session `rs_wallet_…`."));
+    components.add_security_scheme("admin_token", bearer("The operator's admin token."));
+    doc
+}
+
+/// One route as listed by `GET /api/pricing` (`endpoints`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template.
+    pub path: String,
+    /// Whether the route charges.
+    pub priced: bool,
+    /// `none`, `owner` (API key), `drop_token` / `handoff_token` (the token in the path) or `admin`.
+    pub auth: String,
+}
+
+/// Every documented method and path.
+pub fn endpoints() -> Vec<Endpoint> {
+    let mut doc = document().clone();
+    let mut out = Vec::new();
+    for (path, item) in &mut doc.paths.paths {
+        for (method, op) in operations(item) {
+            let priced = op.extensions.as_ref().and_then(|e| e.get("x-priced")).and_then(|v| v.as_bool());
+            out.push(Endpoint {
+                method,
+                path: path.clone(),
+                priced: priced.unwrap_or(false),
+                auth: auth_of(op).to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// The API in plain text for agents: per operation its method, path, summary, auth,
+/// headers and parameters, body, and statuses with their codes.
+pub fn llms_txt() -> String {
+    let mut doc = document().clone();
+    let mut out = String::from(
+        "# Leasehold API\n\nTime-limited storage, mailboxes, checkpoints and handoffs, paid per byte-second.\n\
+         Errors are JSON: {\"status\":\"error\",\"error\":\"<sentence>\",\"code\":\"<code>\"}.\n\
+         Owner auth: `Authorization: Bearer rs_live_…`. Admin auth: `Authorization: Bearer <admin token>`.\n\
+         The full OpenAPI 3.1 document: GET /api/openapi.json\n",
+    );
+    for (path, item) in &mut doc.paths.paths {
+        for (method, op) in operations(item) {
+            let _ = write!(out, "\n## {method} {path}\n");
+            if let Some(summary) = &op.summary {
+                let _ = writeln!(out, "{summary}");
+            }
+            let priced = op.extensions.as_ref().and_then(|e| e.get("x-priced")).is_some_and(|v| v == true);
+            let _ = writeln!(out, "auth: {}{}", auth_of(op), if priced { "; charges the account" } else { "" });
+            for param in op.parameters.iter().flatten() {
+                let RefOr::T(param) = param else { continue };
+                let where_ = match param.parameter_in {
+                    ParameterIn::Header => "header",
+                    ParameterIn::Path => "path",
+                    ParameterIn::Query | ParameterIn::QueryString => "query",
+                    ParameterIn::Cookie => "cookie",
+                };
+                let required =
+                    if matches!(param.required, utoipa::openapi::Required::True) { "required" } else { "optional" };
+                let note = param.description.as_deref().unwrap_or_default();
+                let _ = writeln!(out, "{where_} {} ({required}): {note}", param.name);
+            }
+            if let Some(RefOr::T(body)) = &op.request_body {
+                let types: Vec<&str> = body.content.keys().map(String::as_str).collect();
+                let note = body.description.as_deref().unwrap_or_default();
+                let _ = writeln!(out, "body ({}): {note}", types.join(", "));
+            }
+            for (status, response) in &op.responses.responses {
+                if let RefOr::T(response) = response {
+                    let _ = writeln!(out, "{status}: {}", response.description);
+                }
+            }
+        }
+    }
+    out
+}

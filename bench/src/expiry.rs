@@ -13,7 +13,8 @@ use leasehold_core::queue::{self, EndLease, RunAt};
 use leasehold_core::{Clock, Config, accounts};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
 };
 
 use crate::{BlobBackend, Target};
@@ -32,8 +33,24 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
     // Create everything first; the window opens 5 s after creation ends.
     let created = Instant::now();
     let ids: Vec<String> = (0..leases).map(|_| leasehold_core::ids::lease_id()).collect();
+    put_objects(&blobs, &ids).await?;
+    let owner = Owner::account(&account.id);
+    // With a window, it opens after setup (rows go in at well over 2 per ms); without one,
+    // every lease is already expired when the worker starts: a backlog.
+    let lead_ms = if window == 0 { 0 } else { 5_000 + (leases as i64) / 2 };
+    let start = Clock::system().now_ms() + lead_ms;
+    write_leases(&db, &ids, &owner, start, window).await?;
+    let setup = created.elapsed().as_secs_f64();
+    anyhow::ensure!(window == 0 || Clock::system().now_ms() < start, "setup took longer than the lead time");
+    let worker_started = Clock::system().now_ms();
+    purge_with_worker(&db, &blobs, &config, window).await?;
+    report(&db, &blobs, target, &config, Outcome { leases, window, setup, worker_started }).await
+}
+
+/// Stores every lease's object.
+async fn put_objects(blobs: &BlobStore, ids: &[String]) -> anyhow::Result<()> {
     let body = Bytes::from_static(b"expiring bytes");
-    let puts: Vec<anyhow::Result<u64>> = futures_util::stream::iter(ids.clone())
+    let puts: Vec<anyhow::Result<u64>> = futures_util::stream::iter(ids.to_vec())
         .map(|id| {
             let (blobs, body) = (blobs.clone(), body.clone());
             async move { Ok(blobs.put_bytes(&lease_key(&id, "object"), body).await?) }
@@ -42,19 +59,26 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
         .collect()
         .await;
     puts.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    let owner = Owner::account(&account.id);
-    // With a window, it opens after setup (rows go in at well over 2 per ms); without one,
-    // every lease is already expired when the worker starts: a backlog.
-    let lead_ms = if window == 0 { 0 } else { 5_000 + (leases as i64) / 2 };
-    let start = Clock::system().now_ms() + lead_ms;
+    Ok(())
+}
+
+/// Writes the leases, their objects' rows and their `EndLease` jobs, 1000 to a
+/// transaction; expiry instants spread evenly over `window` seconds from `start`.
+async fn write_leases(
+    db: &DatabaseConnection,
+    ids: &[String],
+    owner: &Owner,
+    start: i64,
+    window: u64,
+) -> anyhow::Result<()> {
     let window_ms = i64::try_from(window * 1000)?;
     for (chunk_no, chunk) in ids.chunks(1000).enumerate() {
         let txn = db.begin().await?;
         let now = Clock::system().now_ms();
         for (i, id) in chunk.iter().enumerate() {
             let n = i64::try_from(chunk_no * 1000 + i)?;
-            let expires_at = start + n * window_ms / i64::try_from(leases)?;
-            let mut row = base_lease(id, variant::STORAGE, &owner, 14, 29, 60, now);
+            let expires_at = start + n * window_ms / i64::try_from(ids.len())?;
+            let mut row = base_lease(id, variant::STORAGE, owner, 14, 29, 60, now);
             row.expires_at = Set(expires_at);
             row.insert(&txn).await?;
             storage_object::ActiveModel {
@@ -79,10 +103,16 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
         }
         txn.commit().await?;
     }
-    let setup = created.elapsed().as_secs_f64();
-    anyhow::ensure!(window == 0 || Clock::system().now_ms() < start, "setup took longer than the lead time");
-    let worker_started = Clock::system().now_ms();
+    Ok(())
+}
 
+/// Runs a worker until every lease is purged (or the window plus 10 minutes passes).
+async fn purge_with_worker(
+    db: &DatabaseConnection,
+    blobs: &BlobStore,
+    config: &Arc<Config>,
+    window: u64,
+) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(leasehold_worker::WorkerMetrics::register(&mut registry));
     let ctx =
@@ -91,7 +121,7 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
     let worker = tokio::spawn(leasehold_worker::run(ctx, stop.clone().cancelled_owned()));
     let deadline = Instant::now() + Duration::from_secs(window + 600);
     loop {
-        let left = lease::Entity::find().filter(lease::Column::PurgedAt.is_null()).count(&db).await?;
+        let left = lease::Entity::find().filter(lease::Column::PurgedAt.is_null()).count(db).await?;
         if left == 0 {
             break;
         }
@@ -100,13 +130,34 @@ pub async fn run(target: &Target, leases: usize, window: u64) -> anyhow::Result<
     }
     stop.cancel();
     worker.await??;
+    Ok(())
+}
 
+/// What a run did, for its report.
+struct Outcome {
+    leases: usize,
+    window: u64,
+    /// Seconds spent creating everything.
+    setup: f64,
+    /// When the worker started (unix ms).
+    worker_started: i64,
+}
+
+/// Prints deletion lag percentiles and deletions per second.
+async fn report(
+    db: &DatabaseConnection,
+    blobs: &BlobStore,
+    target: &Target,
+    config: &Config,
+    outcome: Outcome,
+) -> anyhow::Result<()> {
+    let Outcome { leases, window, setup, worker_started } = outcome;
     let rows: Vec<(i64, Option<i64>)> = lease::Entity::find()
         .select_only()
         .column(lease::Column::ExpiresAt)
         .column(lease::Column::PurgedAt)
         .into_tuple()
-        .all(&db)
+        .all(db)
         .await?;
     // Lag counts from the expiry instant, or from the worker's start for a backlog.
     let base = |e: i64| e.max(worker_started);

@@ -50,29 +50,7 @@ async fn stalled_uploads_and_drops_starve_no_one(backend: Backend) {
     let server = ApiProcess::spawn(env, &app.state.config.data_dir, "stalled-api").await;
     let addr = server.base.trim_start_matches("http://").to_owned();
     let idle_threads = server.threads();
-    let mut stalled = Vec::with_capacity(2 * STALLED);
-    for _ in 0..STALLED {
-        stalled.push(
-            stall(
-                &addr,
-                format!(
-                    "POST /api/store HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nX-File-Name: slow.bin\r\n\
-                     X-Size-Bytes: 1048576\r\nX-Duration-Seconds: 3600\r\nContent-Length: 1048576\r\n\r\n"
-                ),
-            )
-            .await,
-        );
-        stalled.push(
-            stall(
-                &addr,
-                format!(
-                    "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 2000000\r\n\r\n",
-                    mailbox.drop_path()
-                ),
-            )
-            .await,
-        );
-    }
+    let stalled = open_stalled(&addr, &key, &mailbox).await;
     // Let the server take every stalled body in.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let client = reqwest::Client::new();
@@ -125,4 +103,33 @@ async fn stalled_uploads_and_drops_starve_no_one(backend: Backend) {
     });
     tally.finish();
     drop(stalled);
+}
+
+/// Opens `STALLED` uploads and `STALLED` drops that each send their head and 1 KiB of
+/// body, then stall.
+async fn open_stalled(addr: &str, key: &str, mailbox: &Mailbox) -> Vec<TcpStream> {
+    let mut stalled = Vec::with_capacity(2 * STALLED);
+    for _ in 0..STALLED {
+        stalled.push(
+            stall(
+                addr,
+                format!(
+                    "POST /api/store HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nX-File-Name: slow.bin\r\n\
+                     X-Size-Bytes: 1048576\r\nX-Duration-Seconds: 3600\r\nContent-Length: 1048576\r\n\r\n"
+                ),
+            )
+            .await,
+        );
+        stalled.push(
+            stall(
+                addr,
+                format!(
+                    "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 2000000\r\n\r\n",
+                    mailbox.drop_path()
+                ),
+            )
+            .await,
+        );
+    }
+    stalled
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use leasehold_core::blob::{BlobStore, lease_key};
-use leasehold_core::leases::{Owner, base_lease, variant};
+use leasehold_core::leases::{Owner, Variant, base_lease};
 use leasehold_core::queue::{self, EndLease, RunAt};
 use leasehold_core::{Clock, Config, accounts};
 use leasehold_entities::{lease, storage_object};
@@ -78,7 +78,7 @@ async fn write_leases(
         for (i, id) in chunk.iter().enumerate() {
             let n = i64::try_from(chunk_no * 1000 + i)?;
             let expires_at = start + n * window_ms / i64::try_from(ids.len())?;
-            let mut row = base_lease(id, variant::STORAGE, owner, 14, 29, 60, now);
+            let mut row = base_lease(id, Variant::Storage, owner, 14, 29, 60, now);
             row.expires_at = Set(expires_at);
             row.insert(&txn).await?;
             storage_object::ActiveModel {

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::accounts::{self, AccountError};
-use crate::leases::{self, Gone, Owner, state, variant};
+use crate::leases::{self, Gone, LeaseState, Owner, Variant};
 
 /// True for 1–128 characters of `A-Z a-z 0-9 . _ -`, except `.` and `..` (a client
 /// resolves them away in the returned `checkpoint_url`).
@@ -138,7 +138,7 @@ async fn try_create(
     accounts::charge(&txn, &owner.id, new.cost_micros, &new.lease_id, now).await?;
     let mut row = leases::base_lease(
         &new.lease_id,
-        variant::CHECKPOINT,
+        Variant::Checkpoint,
         owner,
         new.max_body_bytes,
         new.cost_micros,
@@ -185,13 +185,13 @@ pub async fn find(db: &impl ConnectionTrait, owner: &Owner, workflow_id: &str) -
     let rows = lease::Entity::find()
         .filter(lease::Column::OwnerKind.eq(owner.kind))
         .filter(lease::Column::OwnerId.eq(&owner.id))
-        .filter(lease::Column::Variant.eq(variant::CHECKPOINT))
+        .filter(lease::Column::Variant.eq(Variant::Checkpoint))
         .filter(lease::Column::WorkflowId.eq(workflow_id))
         .order_by_desc(lease::Column::Id)
         .limit(50)
         .all(db)
         .await?;
-    let active = rows.iter().position(|l| l.state == state::ACTIVE);
+    let active = rows.iter().position(|l| l.state == LeaseState::Active);
     Ok(match active {
         Some(i) => rows.into_iter().nth(i),
         None => rows.into_iter().next(),
@@ -233,7 +233,7 @@ pub async fn write(
     let mut bump = lease::Entity::update_many()
         .col_expr(lease::Column::CurrentVersion, Expr::col(lease::Column::CurrentVersion).add(1))
         .filter(lease::Column::Id.eq(lease_id))
-        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::State.eq(LeaseState::Active))
         .filter(lease::Column::ExpiresAt.gt(now));
     if let Some(v) = expected {
         bump = bump.filter(lease::Column::CurrentVersion.eq(v));

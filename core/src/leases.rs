@@ -11,29 +11,7 @@ use sea_orm::{
 use crate::accounts::{self, AccountError};
 use crate::queue::{self, EndLease, RunAt};
 
-/// Lease variants.
-pub mod variant {
-    /// A write-once file.
-    pub const STORAGE: &str = "storage";
-    /// A drop point.
-    pub const MAILBOX: &str = "mailbox";
-    /// A versioned state slot.
-    pub const CHECKPOINT: &str = "checkpoint";
-    /// Every variant.
-    pub const ALL: [&str; 3] = [STORAGE, MAILBOX, CHECKPOINT];
-}
-
-/// Lease states as stored.
-pub mod state {
-    /// Serving.
-    pub const ACTIVE: &str = "active";
-    /// Past its expiry instant (tombstone).
-    pub const EXPIRED: &str = "expired";
-    /// Deleted by its owner or its last claim (tombstone).
-    pub const DELETED: &str = "deleted";
-    /// Every state.
-    pub const ALL: [&str; 3] = [ACTIVE, EXPIRED, DELETED];
-}
+pub use leasehold_entities::lease::{LeaseState, Variant};
 
 /// Who owns a lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,20 +43,18 @@ pub enum Gone {
 
 /// The state a client sees: an active lease past its expiry instant is expired, whether or
 /// not the worker has run yet.
-pub fn effective_state(lease: &lease::Model, now: i64) -> &'static str {
-    match lease.state.as_str() {
-        state::DELETED => state::DELETED,
-        state::EXPIRED => state::EXPIRED,
-        _ if now >= lease.expires_at => state::EXPIRED,
-        _ => state::ACTIVE,
+pub fn effective_state(lease: &lease::Model, now: i64) -> LeaseState {
+    match lease.state {
+        LeaseState::Active if now >= lease.expires_at => LeaseState::Expired,
+        state => state,
     }
 }
 
 /// `Ok` while the lease may be served.
 pub fn check_serving(lease: &lease::Model, now: i64) -> Result<(), Gone> {
     match effective_state(lease, now) {
-        state::ACTIVE => Ok(()),
-        state::DELETED => Err(Gone::Deleted),
+        LeaseState::Active => Ok(()),
+        LeaseState::Deleted => Err(Gone::Deleted),
         _ => Err(Gone::Expired { expires_at: lease.expires_at }),
     }
 }
@@ -101,9 +77,9 @@ pub async fn find_owned(
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter<'a> {
     /// Only this variant.
-    pub variant: Option<&'a str>,
+    pub variant: Option<Variant>,
     /// Only this effective state.
-    pub state: Option<&'a str>,
+    pub state: Option<LeaseState>,
     /// Only leases with ids below this one (the previous page's last id).
     pub cursor: Option<&'a str>,
     /// Page size.
@@ -126,16 +102,20 @@ pub async fn list_owned(
     if let Some(cursor) = filter.cursor {
         query = query.filter(lease::Column::Id.lt(cursor));
     }
-    let active = Condition::all().add(lease::Column::State.eq(state::ACTIVE)).add(lease::Column::ExpiresAt.gt(now));
-    query =
-        match filter.state {
-            Some(state::ACTIVE) => query.filter(active),
-            Some(state::EXPIRED) => query.filter(Condition::any().add(lease::Column::State.eq(state::EXPIRED)).add(
-                Condition::all().add(lease::Column::State.eq(state::ACTIVE)).add(lease::Column::ExpiresAt.lte(now)),
-            )),
-            Some(other) => query.filter(lease::Column::State.eq(other)),
-            None => query,
-        };
+    let active =
+        Condition::all().add(lease::Column::State.eq(LeaseState::Active)).add(lease::Column::ExpiresAt.gt(now));
+    query = match filter.state {
+        Some(LeaseState::Active) => query.filter(active),
+        Some(LeaseState::Expired) => query.filter(
+            Condition::any().add(lease::Column::State.eq(LeaseState::Expired)).add(
+                Condition::all()
+                    .add(lease::Column::State.eq(LeaseState::Active))
+                    .add(lease::Column::ExpiresAt.lte(now)),
+            ),
+        ),
+        Some(other) => query.filter(lease::Column::State.eq(other)),
+        None => query,
+    };
     query.order_by_desc(lease::Column::Id).limit(filter.limit).all(db).await
 }
 
@@ -173,10 +153,10 @@ pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i6
 /// `lease.expiring` warning not yet due. True if this call deleted it.
 pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> Result<bool, DbErr> {
     let updated = lease::Entity::update_many()
-        .col_expr(lease::Column::State, Expr::value(state::DELETED))
+        .col_expr(lease::Column::State, Expr::value(LeaseState::Deleted))
         .col_expr(lease::Column::DeletedAt, Expr::value(now))
         .filter(lease::Column::Id.eq(lease_id))
-        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::State.eq(LeaseState::Active))
         .filter(lease::Column::ExpiresAt.gt(now))
         .exec(txn)
         .await?;
@@ -199,10 +179,10 @@ pub async fn expire_matching(
 ) -> Result<Vec<lease::Model>, DbErr> {
     let txn = db.begin().await?;
     let expired = lease::Entity::update_many()
-        .col_expr(lease::Column::State, Expr::value(state::EXPIRED))
+        .col_expr(lease::Column::State, Expr::value(LeaseState::Expired))
         .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
         .filter(which)
-        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::State.eq(LeaseState::Active))
         .exec_with_returning(&txn)
         .await?;
     crate::webhook::record_expired(&txn, &expired, now).await?;
@@ -212,8 +192,8 @@ pub async fn expire_matching(
 
 /// The instant a dead lease stopped serving: its expiry, or its deletion.
 pub fn ended_at(lease: &lease::Model) -> i64 {
-    match lease.state.as_str() {
-        state::DELETED => lease.deleted_at.unwrap_or(lease.expires_at),
+    match lease.state {
+        LeaseState::Deleted => lease.deleted_at.unwrap_or(lease.expires_at),
         _ => lease.expires_at,
     }
 }
@@ -258,7 +238,7 @@ pub async fn create_storage(
     accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
     let mut row = base_lease(
         &new.lease_id,
-        variant::STORAGE,
+        Variant::Storage,
         &Owner::account(account_id),
         new.size_bytes,
         new.cost_micros,
@@ -304,7 +284,7 @@ pub async fn schedule_end(txn: &impl ConnectionTrait, lease: &lease::Model, now:
 /// The common columns of a new active lease.
 pub fn base_lease(
     id: &str,
-    variant: &str,
+    variant: Variant,
     owner: &Owner,
     size_bytes: i64,
     cost_micros: i64,
@@ -313,8 +293,8 @@ pub fn base_lease(
 ) -> lease::ActiveModel {
     lease::ActiveModel {
         id: Set(id.to_owned()),
-        variant: Set(variant.to_owned()),
-        state: Set(state::ACTIVE.to_owned()),
+        variant: Set(variant),
+        state: Set(LeaseState::Active),
         owner_kind: Set(owner.kind.to_owned()),
         owner_id: Set(owner.id.clone()),
         size_bytes: Set(size_bytes),
@@ -345,11 +325,11 @@ pub fn base_lease(
 mod tests {
     use super::*;
 
-    fn lease(state: &str, expires_at: i64) -> lease::Model {
-        let mut m = lease::Model {
+    fn lease(state: LeaseState, expires_at: i64) -> lease::Model {
+        lease::Model {
             id: "lse_x".into(),
-            variant: variant::STORAGE.into(),
-            state: state.into(),
+            variant: Variant::Storage,
+            state,
             owner_kind: "account".into(),
             owner_id: "acct_x".into(),
             size_bytes: 1,
@@ -373,22 +353,20 @@ mod tests {
             max_versions: None,
             current_version: None,
             purged_at: None,
-        };
-        m.state = state.into();
-        m
+        }
     }
 
     #[test]
     fn an_active_lease_stops_serving_at_its_expiry_instant() {
-        let l = lease(state::ACTIVE, 1000);
+        let l = lease(LeaseState::Active, 1000);
         assert_eq!(check_serving(&l, 999), Ok(()));
         assert_eq!(check_serving(&l, 1000), Err(Gone::Expired { expires_at: 1000 }));
-        assert_eq!(effective_state(&l, 1000), state::EXPIRED);
+        assert_eq!(effective_state(&l, 1000), LeaseState::Expired);
     }
 
     #[test]
     fn tombstones_never_serve() {
-        assert_eq!(check_serving(&lease(state::DELETED, 5000), 0), Err(Gone::Deleted));
-        assert_eq!(check_serving(&lease(state::EXPIRED, 5000), 0), Err(Gone::Expired { expires_at: 5000 }));
+        assert_eq!(check_serving(&lease(LeaseState::Deleted, 5000), 0), Err(Gone::Deleted));
+        assert_eq!(check_serving(&lease(LeaseState::Expired, 5000), 0), Err(Gone::Expired { expires_at: 5000 }));
     }
 }

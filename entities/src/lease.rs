@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::lease_kind::{LeaseState, Variant};
+
 /// A row of `lease`. Variant columns are `None` for other variants.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "lease")]
@@ -10,9 +12,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// `storage`, `mailbox` or `checkpoint`.
-    pub variant: String,
+    pub variant: Variant,
     /// `active`, `expired` or `deleted`.
-    pub state: String,
+    pub state: LeaseState,
     /// `account` or `wallet`.
     pub owner_kind: String,
     /// Account id or wallet address.

@@ -8,6 +8,7 @@ pub mod handoff;
 pub mod handoff_claim;
 pub mod idempotency_key;
 pub mod lease;
+pub mod lease_kind;
 pub mod ledger_entry;
 pub mod mailbox_message;
 pub mod storage_object;

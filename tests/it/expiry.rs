@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use leasehold_core::leases::state;
+use leasehold_core::leases::LeaseState;
 use leasehold_entities::lease;
 use leasehold_tests::upload::Upload;
 use leasehold_tests::{Backend, TestApp, backend_tests, eventually, fast_expiry};
@@ -58,7 +58,7 @@ async fn an_expired_lease_answers_410_and_its_bytes_are_gone_within_seconds(back
     .await
     .expect("purged");
     assert!(app.blob_keys().await.is_empty());
-    assert_eq!(purged.state, state::EXPIRED);
+    assert_eq!(purged.state, LeaseState::Expired);
     let lag_ms = purged.purged_at.expect("purged_at") - purged.expires_at;
     assert!((0..10_000).contains(&lag_ms), "deletion lag {lag_ms} ms");
     // The tombstone still answers 410, and the lag is in the histogram.
@@ -121,7 +121,7 @@ async fn the_api_answers_410_while_no_worker_runs(backend: Backend) {
     let (_, list) = app.get_json(&key, "/api/leases?state=expired").await;
     assert_eq!(list["items"][0]["lease_id"], id.as_str());
     // Nothing ran: the row is still `active` and the bytes are still there, unserved.
-    assert_eq!(stored_lease(&app, &id).await.expect("row").state, state::ACTIVE);
+    assert_eq!(stored_lease(&app, &id).await.expect("row").state, LeaseState::Active);
     assert_eq!(app.blob_keys().await.len(), 1);
 }
 

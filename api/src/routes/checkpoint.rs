@@ -12,7 +12,7 @@ use axum::Json;
 use bytes::Bytes;
 use leasehold_core::accounts::AccountError;
 use leasehold_core::checkpoint::{self, CreateError, NewCheckpoint, NewVersion, Written};
-use leasehold_core::leases::{self, Owner, variant};
+use leasehold_core::leases::{self, Owner, Variant};
 use leasehold_core::time::{http_date, rfc3339};
 use leasehold_core::{ids, tokens};
 use leasehold_entities::{checkpoint_version, lease};
@@ -118,7 +118,7 @@ fn created_json(state: &AppState, lease: &lease::Model, v: &checkpoint_version::
     json!({
         "status": "ok",
         "lease_id": lease.id,
-        "variant": variant::CHECKPOINT,
+        "variant": Variant::Checkpoint,
         "workflow_id": workflow,
         "version": v.version,
         "size_bytes": v.size_bytes,

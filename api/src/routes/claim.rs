@@ -16,7 +16,7 @@ use futures_util::{Stream, StreamExt};
 use leasehold_core::blob::ByteStream;
 use leasehold_core::checkpoint;
 use leasehold_core::handoff::{self, Refusal, Slot};
-use leasehold_core::leases::{self, variant};
+use leasehold_core::leases::{self, Variant};
 use leasehold_core::time::rfc3339;
 use leasehold_entities::{handoff as handoff_row, lease, storage_object};
 use sea_orm::EntityTrait;
@@ -145,8 +145,8 @@ fn common_headers(h: &handoff_row::Model, lease: &lease::Model, remaining: i64, 
 
 /// Headers and source of the lease's content.
 async fn prepare(state: &AppState, lease: &lease::Model) -> Result<Content, ApiError> {
-    match lease.variant.as_str() {
-        variant::STORAGE => {
+    match lease.variant {
+        Variant::Storage => {
             let object = storage_object::Entity::find_by_id(&lease.id)
                 .one(&state.db)
                 .await?
@@ -158,7 +158,7 @@ async fn prepare(state: &AppState, lease: &lease::Model) -> Result<Content, ApiE
             let length = u64::try_from(object.size_bytes).ok();
             Ok(Content { headers, length, source: Source::Blob(object.blob_key) })
         }
-        variant::CHECKPOINT => {
+        Variant::Checkpoint => {
             let number = lease.current_version.unwrap_or(1);
             let v = checkpoint::version(&state.db, &lease.id, number)
                 .await?

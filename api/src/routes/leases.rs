@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use axum::Json;
-use leasehold_core::leases::{self, DeleteOutcome, ListFilter, Owner};
+use leasehold_core::leases::{self, DeleteOutcome, LeaseState, ListFilter, Owner, Variant};
 use leasehold_core::time::rfc3339;
 use leasehold_core::webhook;
 use leasehold_entities::{lease, storage_object};
@@ -55,7 +55,7 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         "expiry_warning_seconds": lease.expiry_warning_seconds,
         "deliveries_url": state.url(&format!("/api/leases/{}/deliveries", lease.id)),
     });
-    if lease.variant == leases::variant::MAILBOX {
+    if lease.variant == leases::Variant::Mailbox {
         v["capacity_bytes"] = lease.capacity_bytes.into();
         v["max_message_bytes"] = lease.max_message_bytes.into();
         v["max_messages"] = lease.max_messages.into();
@@ -63,7 +63,7 @@ pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storag
         v["message_count"] = lease.message_count.into();
         v["poll_url"] = state.url(&format!("/api/mailbox/{}/messages", lease.id)).into();
     }
-    if lease.variant == leases::variant::CHECKPOINT {
+    if lease.variant == leases::Variant::Checkpoint {
         let workflow = lease.workflow_id.clone().unwrap_or_default();
         v["workflow_id"] = workflow.clone().into();
         v["current_version"] = lease.current_version.into();
@@ -108,22 +108,24 @@ async fn list(
     auth: AccountAuth,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(v) = &q.variant
-        && !leases::variant::ALL.contains(&v.as_str())
-    {
-        return Err(bad_parameter("variant", "must be storage, mailbox or checkpoint"));
-    }
-    if let Some(s) = &q.state
-        && !leases::state::ALL.contains(&s.as_str())
-    {
-        return Err(bad_parameter("state", "must be active, expired or deleted"));
-    }
+    let variant = match q.variant.as_deref() {
+        Some(v) => {
+            Some(Variant::parse(v).ok_or_else(|| bad_parameter("variant", "must be storage, mailbox or checkpoint"))?)
+        }
+        None => None,
+    };
+    let lease_state = match q.state.as_deref() {
+        Some(s) => {
+            Some(LeaseState::parse(s).ok_or_else(|| bad_parameter("state", "must be active, expired or deleted"))?)
+        }
+        None => None,
+    };
     let limit = page_limit(q.limit)?;
     let cursor = cursor(q.cursor.as_deref(), "lse")?;
-    let filter = ListFilter { variant: q.variant.as_deref(), state: q.state.as_deref(), cursor, limit };
+    let filter = ListFilter { variant, state: lease_state, cursor, limit };
     let rows = leases::list_owned(&state.db, &auth.owner(), &filter, state.now()).await?;
     let storage_ids: Vec<&str> =
-        rows.iter().filter(|l| l.variant == leases::variant::STORAGE).map(|l| l.id.as_str()).collect();
+        rows.iter().filter(|l| l.variant == leases::Variant::Storage).map(|l| l.id.as_str()).collect();
     let objects = if storage_ids.is_empty() {
         Vec::new()
     } else {
@@ -220,7 +222,7 @@ pub async fn delete_variant(
     state: &AppState,
     owner: &Owner,
     lease_id: &str,
-    variant: &str,
+    variant: Variant,
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
     let lease = leases::find_owned(&state.db, owner, lease_id).await?.ok_or_else(ApiError::not_found)?;
     if lease.variant != variant {

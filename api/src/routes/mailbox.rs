@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::BlobError;
-use leasehold_core::leases::{self, variant};
+use leasehold_core::leases::{self, Variant};
 use leasehold_core::mailbox::{self, NewMailbox};
 use leasehold_core::time::rfc3339;
 use leasehold_core::{ids, tokens};
@@ -87,7 +87,7 @@ fn created_json(state: &AppState, lease: &lease::Model, token: &str, webhook_sec
     json!({
         "status": "ok",
         "lease_id": lease.id,
-        "variant": variant::MAILBOX,
+        "variant": Variant::Mailbox,
         "drop_url": drop_url(state, token),
         "poll_url": state.url(&format!("/api/mailbox/{}/messages", lease.id)),
         "events_url": state.url(&format!("/api/mailbox/{}/events", lease.id)),
@@ -157,7 +157,7 @@ async fn create(State(state): State<AppState>, auth: AccountAuth, headers: Heade
 /// A serving Mailbox of the caller (404 for other variants).
 pub async fn owned_mailbox(state: &AppState, auth: &AccountAuth, id: &str) -> Result<lease::Model, ApiError> {
     let lease = serving_lease(state, &auth.owner(), id).await?;
-    if lease.variant != variant::MAILBOX {
+    if lease.variant != Variant::Mailbox {
         return Err(ApiError::not_found());
     }
     Ok(lease)
@@ -319,5 +319,5 @@ async fn remove(
     auth: AccountAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<Response, ApiError> {
-    Ok(delete_variant(&state, &auth.owner(), &id, variant::MAILBOX).await?.into_response())
+    Ok(delete_variant(&state, &auth.owner(), &id, Variant::Mailbox).await?.into_response())
 }

@@ -42,8 +42,8 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
 
 #[derive(FromQueryResult)]
 struct LeaseCount {
-    variant: String,
-    state: String,
+    variant: leasehold_core::leases::Variant,
+    state: leasehold_core::leases::LeaseState,
     count: i64,
 }
 
@@ -61,10 +61,10 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         .into_model::<LeaseCount>()
         .all(&state.db)
         .await?;
-    for variant in leasehold_core::leases::variant::ALL {
-        for lease_state in leasehold_core::leases::state::ALL {
+    for variant in leasehold_core::leases::Variant::ALL {
+        for lease_state in leasehold_core::leases::LeaseState::ALL {
             let n = counts.iter().find(|c| c.variant == variant && c.state == lease_state).map_or(0, |c| c.count);
-            state.metrics.set_leases(variant, lease_state, n);
+            state.metrics.set_leases(variant.as_str(), lease_state.as_str(), n);
         }
     }
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))

@@ -276,7 +276,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let lease = serving_lease(&state, &auth.owner(), &id).await?;
-    if lease.variant != leases::variant::STORAGE {
+    if lease.variant != leases::Variant::Storage {
         return Err(ApiError::not_found());
     }
     let object = storage_object::Entity::find_by_id(&lease.id)
@@ -340,7 +340,7 @@ async fn remove(
     auth: AccountAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<Response, ApiError> {
-    Ok(delete_variant(&state, &auth.owner(), &id, leases::variant::STORAGE).await?.into_response())
+    Ok(delete_variant(&state, &auth.owner(), &id, leases::Variant::Storage).await?.into_response())
 }
 
 #[cfg(test)]

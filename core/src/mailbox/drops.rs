@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::{NOTIFY_CHANNEL, message_key};
-use crate::leases::{self, Gone, state};
+use crate::leases::{self, Gone, LeaseState};
 use crate::webhook;
 
 /// A dropped message whose bytes are already in the blob store.
@@ -228,7 +228,7 @@ async fn reserve(
         .col_expr(lease::Column::MessageCount, Expr::col(lease::Column::MessageCount).add(count))
         .col_expr(lease::Column::NextSeq, Expr::col(lease::Column::NextSeq).add(count))
         .filter(lease::Column::Id.eq(lease_id))
-        .filter(lease::Column::State.eq(state::ACTIVE))
+        .filter(lease::Column::State.eq(LeaseState::Active))
         .filter(lease::Column::ExpiresAt.gt(now))
         .filter(Expr::col(lease::Column::UsedBytes).add(bytes).lte(Expr::col(lease::Column::CapacityBytes)))
         .filter(Expr::col(lease::Column::MessageCount).add(count).lte(Expr::col(lease::Column::MaxMessages)))

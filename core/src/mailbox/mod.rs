@@ -22,7 +22,7 @@ pub use self::drops::{Dropped, NewMessage, PendingDrop, RenderMessage, commit_dr
 pub use self::messages::{delete_message, delete_messages_of, find_message, message_key, message_keys, messages_after};
 pub use self::token_cache::TokenCache;
 use crate::accounts::{self, AccountError};
-use crate::leases::{self, Owner, variant};
+use crate::leases::{self, Owner, Variant};
 
 /// PostgreSQL channel on which committed drops are announced (payload: the lease id), so
 /// long polls and event streams on every pod wake up.
@@ -65,7 +65,7 @@ pub async fn create(
     accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
     let mut row = leases::base_lease(
         &new.lease_id,
-        variant::MAILBOX,
+        Variant::Mailbox,
         &Owner::account(account_id),
         new.capacity_bytes,
         new.cost_micros,
@@ -90,7 +90,7 @@ pub async fn create(
 pub async fn find_by_drop_token_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<lease::Model>, DbErr> {
     lease::Entity::find()
         .filter(lease::Column::DropTokenHash.eq(hash))
-        .filter(lease::Column::Variant.eq(variant::MAILBOX))
+        .filter(lease::Column::Variant.eq(Variant::Mailbox))
         .one(db)
         .await
 }

@@ -109,7 +109,7 @@ pub async fn record_expired<C: ConnectionTrait>(conn: &C, expired: &[lease::Mode
         .filter(|l| wants_events(l))
         .map(|l| {
             let mut fields = Map::new();
-            fields.insert("variant".into(), l.variant.clone().into());
+            fields.insert("variant".into(), l.variant.as_str().into());
             fields.insert("expires_at".into(), crate::time::rfc3339(l.expires_at).into());
             NewEvent { lease_id: &l.id, event_type: event::LEASE_EXPIRED, fields, occurred_at: l.expires_at }
         })

@@ -9,7 +9,7 @@
 //! records a deletion.
 
 use apalis::prelude::{BoxDynError, Data};
-use leasehold_core::leases::{self, state};
+use leasehold_core::leases::{self, LeaseState};
 use leasehold_core::queue::{self, EndLease, Job, RunAt};
 use leasehold_core::{checkpoint, mailbox};
 use leasehold_entities::{lease, storage_object};
@@ -73,7 +73,7 @@ pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, Job
     if lease.purged_at.is_some() {
         return Ok(Ended::AlreadyPurged);
     }
-    if lease.state == state::ACTIVE && now < lease.expires_at {
+    if lease.state == LeaseState::Active && now < lease.expires_at {
         // apalis schedules in whole seconds; never act before the instant itself.
         let job = EndLease { lease_id: lease_id.to_owned() };
         queue::enqueue(&ctx.db, &job, RunAt::NotBefore(lease.expires_at), None, now).await?;
@@ -81,7 +81,7 @@ pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, Job
     }
     let _batch = BATCH_LOCK.lock().await;
     let mut mine = false;
-    if lease.state == state::ACTIVE {
+    if lease.state == LeaseState::Active {
         loop {
             let expired = expire_due(ctx, ctx.clock.now_ms()).await?;
             let full = expired.len() as u64 == BATCH;
@@ -92,7 +92,7 @@ pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, Job
         }
     }
     let Some(fresh) = lease::Entity::find_by_id(lease_id).one(&ctx.db).await? else { return Ok(Ended::Gone) };
-    if fresh.purged_at.is_none() && fresh.state != state::ACTIVE {
+    if fresh.purged_at.is_none() && fresh.state != LeaseState::Active {
         mine |= purge_batch(ctx, vec![fresh]).await?.iter().any(|id| id == lease_id);
     }
     Ok(if mine { Ended::Purged } else { Ended::AlreadyPurged })
@@ -105,7 +105,7 @@ pub async fn expire_due(ctx: &WorkerContext, cutoff: i64) -> Result<Vec<lease::M
     let mut due = Query::select();
     due.column(lease::Column::Id)
         .from(lease::Entity)
-        .and_where(Expr::col(lease::Column::State).eq(state::ACTIVE))
+        .and_where(Expr::col(lease::Column::State).eq(LeaseState::Active))
         .and_where(Expr::col(lease::Column::ExpiresAt).lte(cutoff))
         .order_by(lease::Column::ExpiresAt, sea_orm::Order::Asc)
         .limit(BATCH);
@@ -135,7 +135,7 @@ pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result
         .col_expr(lease::Column::PurgedAt, Expr::value(now))
         .filter(lease::Column::Id.is_in(ids))
         .filter(lease::Column::PurgedAt.is_null())
-        .filter(lease::Column::State.ne(state::ACTIVE))
+        .filter(lease::Column::State.ne(LeaseState::Active))
         .exec_with_returning(&txn)
         .await?;
     let purged: Vec<String> = marked.iter().map(|l| l.id.clone()).collect();

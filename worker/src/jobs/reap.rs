@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
 use leasehold_core::blob::lease_prefix;
-use leasehold_core::leases::state;
+use leasehold_core::leases::LeaseState;
 use leasehold_core::{checkpoint, mailbox};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -49,7 +49,7 @@ pub async fn reap(ctx: &WorkerContext) -> Result<Reaped, JobError> {
     let now = ctx.clock.now_ms();
     let retention = i64::try_from(ctx.config.limits.tombstone_retention_seconds).unwrap_or(i64::MAX / 1000) * 1000;
     let tombstones = lease::Entity::delete_many()
-        .filter(lease::Column::State.ne(state::ACTIVE))
+        .filter(lease::Column::State.ne(LeaseState::Active))
         .filter(lease::Column::PurgedAt.is_not_null())
         .filter(lease::Column::DeletedAt.lte(now.saturating_sub(retention)))
         .exec(&ctx.db)

@@ -7,7 +7,7 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
-use leasehold_core::leases::state;
+use leasehold_core::leases::LeaseState;
 use leasehold_core::queue::{self, DeliverWebhook, RunAt};
 use leasehold_core::webhook;
 use leasehold_entities::{lease, webhook_event};
@@ -51,7 +51,7 @@ pub async fn sweep(ctx: &WorkerContext) -> Result<u64, JobError> {
     }
     let owed = lease::Entity::find()
         .filter(lease::Column::PurgedAt.is_null())
-        .filter(lease::Column::State.ne(state::ACTIVE))
+        .filter(lease::Column::State.ne(LeaseState::Active))
         .filter(lease::Column::DeletedAt.lte(ctx.clock.now_ms().saturating_sub(grace)))
         .order_by_asc(lease::Column::DeletedAt)
         .limit(BATCH)

@@ -66,6 +66,12 @@ impl TestApp {
         panic!("jobs still due after {MAX_PASSES} passes");
     }
 
+    /// One tick of the worker's sweep timer (the safety net, and the queue depth metrics),
+    /// run by the harness.
+    pub async fn run_sweep(&self) {
+        leasehold_worker::jobs::sweep::tick(&self.jobs).await;
+    }
+
     /// Moves the instance's clock (shared by its second instances) forward.
     pub fn advance(&self, by: Duration) {
         self.state.clock.advance(by);

@@ -28,18 +28,27 @@ backend_tests!(
     deliveries_are_paged_and_owner_only,
 );
 
-/// A worker for the distributed shape (the embedded one runs inside the API).
-async fn worker_for(app: &TestApp) -> Option<leasehold_tests::WorkerHandle> {
-    match app.backend().is_distributed() {
-        true => Some(app.start_worker().await),
-        false => None,
-    }
-}
-
 async fn deliveries(app: &TestApp, key: &str, lease_id: &str) -> Vec<Value> {
     let (status, body) = app.get_json(key, &format!("/api/leases/{lease_id}/deliveries")).await;
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().expect("items").clone()
+}
+
+/// Starts an instance whose jobs the test runs (`run_jobs`), on a clock the test moves.
+async fn harness_app(backend: &Backend, adjust: impl FnOnce(&mut leasehold_core::Config)) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        test_webhooks(c);
+        c.worker.embedded = false;
+        adjust(c);
+    })
+    .await
+}
+
+/// Every event of the lease, which must all be settled (not pending) by now.
+async fn settled_now(app: &TestApp, key: &str, lease_id: &str, count: usize) -> Vec<Value> {
+    let items = deliveries(app, key, lease_id).await;
+    assert!(items.len() == count && items.iter().all(|e| e["state"] != "pending"), "not settled: {items:#?}");
+    items
 }
 
 /// Waits until every event of the lease is settled (not pending) and returns them.
@@ -57,12 +66,7 @@ async fn settled(app: &TestApp, key: &str, lease_id: &str, count: usize) -> Vec<
 
 async fn every_event_type_arrives_signed_and_verifiable(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::spawn_with(&backend, |c| {
-        fast_expiry(c);
-        test_webhooks(c);
-    })
-    .await;
-    let _worker = worker_for(&app).await;
+    let app = harness_app(&backend, fast_expiry).await;
     let (_, key) = app.create_account(1_000_000).await;
     let hook = receiver.url();
     let (status, created) =
@@ -99,7 +103,13 @@ async fn every_event_type_arrives_signed_and_verifiable(backend: Backend) {
     .await;
     assert_eq!(status, 201, "{cp}");
 
-    let got = receiver.wait_for(7, Duration::from_secs(30)).await;
+    app.run_jobs().await;
+    assert_eq!(receiver.received().len(), 3, "the drop and the handoff's events at once");
+    // The warning 3 s before the mailbox's end, the 1 s leases' expiry, then the mailbox's.
+    app.advance_and_run_jobs(Duration::from_secs(3)).await;
+    assert_eq!(receiver.received().len(), 6, "lease.expiring and two lease.expired");
+    app.advance_and_run_jobs(Duration::from_secs(3)).await;
+    let got = receiver.received();
     let by_type: BTreeMap<String, Vec<Value>> = got.iter().fold(BTreeMap::new(), |mut m, r| {
         m.entry(r.json()["type"].as_str().unwrap_or_default().to_owned()).or_default().push(r.json());
         m
@@ -137,7 +147,7 @@ async fn every_event_type_arrives_signed_and_verifiable(backend: Backend) {
     assert_eq!(expired["variant"], "mailbox");
     assert_eq!(by_type["lease.expired"].len(), 3, "every variant's expiry is an event");
 
-    let events = settled(&app, &key, &mailbox.lease_id, 5).await;
+    let events = settled_now(&app, &key, &mailbox.lease_id, 5).await;
     for e in &events {
         assert_eq!((e["state"].as_str(), e["attempts"].as_i64()), (Some("delivered"), Some(1)), "{e}");
         assert_eq!(e["last_status_code"], 200);
@@ -152,64 +162,71 @@ async fn every_event_type_arrives_signed_and_verifiable(backend: Backend) {
 async fn failed_attempts_are_retried_with_the_same_webhook_id(backend: Backend) {
     let fail = Answer { status: 500, retry_after: None };
     let receiver = Receiver::start_with(vec![fail.clone(), fail.clone(), fail], Duration::ZERO).await;
-    let app = TestApp::spawn_with(&backend, test_webhooks).await;
-    let _worker = worker_for(&app).await;
+    let app = harness_app(&backend, |_| {}).await;
+    receiver.follow(&app.state.clock);
     let (_, key) = app.create_account(1_000_000).await;
     let mailbox = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", &receiver.url())]).await;
     let secret = mailbox.created["webhook_secret"].as_str().expect("secret").to_owned();
     let (status, _) = mailbox.drop_into(&app, "text/plain", "once").await;
     assert_eq!(status, 201);
-    let got = receiver.wait_for(4, Duration::from_secs(20)).await;
+    app.run_jobs().await;
+    for attempt in 2..=4 {
+        assert_eq!(receiver.received().len(), attempt - 1, "the next attempt waits for its instant");
+        // One second by the schedule, and the queue's whole seconds.
+        app.advance_and_run_jobs(Duration::from_secs(2)).await;
+    }
+    let got = receiver.received();
     assert_eq!(got.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![500, 500, 500, 200]);
     let ids: BTreeSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids.len(), 1, "one webhook-id across retries");
     assert!(got.iter().all(|r| r.body == got[0].body), "the same body each time");
     for (a, b) in got.iter().zip(got.iter().skip(1)) {
-        assert!(b.at.duration_since(a.at) >= Duration::from_millis(900), "retries follow the 1 s schedule");
+        let gap = b.at_ms.expect("clock") - a.at_ms.expect("clock");
+        assert!(gap >= 900, "retries follow the 1 s schedule (gap {gap} ms)");
     }
     got.iter().for_each(|r| verify(r, &secret));
-    let events = settled(&app, &key, &mailbox.lease_id, 1).await;
+    let events = settled_now(&app, &key, &mailbox.lease_id, 1).await;
     assert_eq!(events[0]["state"], "delivered");
     assert_eq!(events[0]["attempts"], 4);
     assert_eq!(events[0]["last_status_code"], 200);
     assert_eq!(events[0]["last_error"], Value::Null);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.advance_and_run_jobs(Duration::from_secs(2)).await;
     assert_eq!(receiver.received().len(), 4, "exactly one successful delivery, nothing after it");
 }
 
 async fn retry_after_is_honoured(backend: Backend) {
     let busy = Answer { status: 503, retry_after: Some("3") };
     let receiver = Receiver::start_with(vec![busy], Duration::ZERO).await;
-    let app = TestApp::spawn_with(&backend, test_webhooks).await;
-    let _worker = worker_for(&app).await;
+    let app = harness_app(&backend, |_| {}).await;
+    receiver.follow(&app.state.clock);
     let (_, key) = app.create_account(1_000_000).await;
     let mailbox = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", &receiver.url())]).await;
     mailbox.drop_into(&app, "text/plain", "x").await;
-    let pending = eventually(Duration::from_secs(10), || async {
-        let items = deliveries(&app, &key, &mailbox.lease_id).await;
-        items.first().filter(|e| e["attempts"] == 1).cloned()
-    })
-    .await
-    .expect("first attempt recorded");
+    app.run_jobs().await;
+    let items = deliveries(&app, &key, &mailbox.lease_id).await;
+    let pending = items.first().filter(|e| e["attempts"] == 1).cloned().expect("first attempt recorded");
     assert_eq!(pending["state"], "pending");
     assert_eq!(pending["last_status_code"], 503);
     assert_eq!(pending["last_error"], "HTTP 503");
     assert!(pending["next_attempt_at"].is_string(), "{pending}");
-    let got = receiver.wait_for(2, Duration::from_secs(15)).await;
+    app.advance_and_run_jobs(Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 1, "not retried after the schedule's 1 s");
+    app.advance_and_run_jobs(Duration::from_secs(3)).await;
+    let got = receiver.received();
     assert_eq!(got.len(), 2);
-    let gap = got[1].at.duration_since(got[0].at);
-    assert!(gap >= Duration::from_millis(2900), "Retry-After: 3 was honoured (gap {gap:?}, schedule says 1 s)");
+    let gap = got[1].at_ms.expect("clock") - got[0].at_ms.expect("clock");
+    assert!(gap >= 2900, "Retry-After: 3 was honoured (gap {gap} ms, schedule says 1 s)");
 }
 
 async fn a_410_stops_every_delivery_of_the_lease(backend: Backend) {
     let gone = Answer { status: 410, retry_after: None };
     let receiver = Receiver::start_with(vec![gone], Duration::ZERO).await;
-    let app = TestApp::spawn_with(&backend, test_webhooks).await;
-    let _worker = worker_for(&app).await;
+    let app = harness_app(&backend, |_| {}).await;
     let (_, key) = app.create_account(1_000_000).await;
     let mailbox = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", &receiver.url())]).await;
     mailbox.drop_into(&app, "text/plain", "first").await;
-    let events = settled(&app, &key, &mailbox.lease_id, 1).await;
+    app.run_jobs().await;
+    let events = settled_now(&app, &key, &mailbox.lease_id, 1).await;
     assert_eq!(events[0]["state"], "failed");
     assert_eq!(events[0]["last_status_code"], 410);
     assert!(events[0]["last_error"].as_str().is_some_and(|e| e.contains("410")), "{}", events[0]);
@@ -217,7 +234,7 @@ async fn a_410_stops_every_delivery_of_the_lease(backend: Backend) {
         let (status, _) = mailbox.drop_into(&app, "text/plain", format!("after {i}")).await;
         assert_eq!(status, 201, "drops still work");
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.advance_and_run_jobs(Duration::from_secs(3)).await;
     assert_eq!(receiver.received().len(), 1, "no attempt after the 410");
     let (_, lease) = app.get_json(&key, &format!("/api/leases/{}", mailbox.lease_id)).await;
     assert_eq!(lease["lease"]["webhook_url"], Value::Null, "the lease no longer has a receiver: {lease}");
@@ -400,13 +417,8 @@ async fn database_dump(app: &TestApp) -> String {
 
 async fn drops_on_two_instances_make_one_event_each(backend: Backend) {
     let receiver = Receiver::start().await;
-    let a = TestApp::spawn_with(&backend, |c| {
-        test_webhooks(c);
-        leasehold_tests::no_drop_limits(c);
-    })
-    .await;
+    let a = harness_app(&backend, leasehold_tests::no_drop_limits).await;
     let b = a.second_instance().await;
-    let _worker = worker_for(&a).await;
     let (_, key) = a.create_account(1_000_000).await;
     let mailbox = Mailbox::create(&a, &key, 1 << 20, &[("X-Webhook-Url", &receiver.url())]).await;
     let mut tasks = Vec::new();
@@ -423,13 +435,14 @@ async fn drops_on_two_instances_make_one_event_each(backend: Backend) {
     for t in tasks {
         ids.insert(t.await.expect("task"));
     }
-    let got = receiver.wait_for(100, Duration::from_secs(30)).await;
+    a.run_jobs().await;
+    let got = receiver.received();
     let delivered: BTreeSet<String> =
         got.iter().map(|r| r.json()["message_id"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(delivered, ids, "one event per drop");
     let seqs: BTreeSet<i64> = got.iter().filter_map(|r| r.json()["seq"].as_i64()).collect();
     assert_eq!(seqs, (1..=100).collect(), "every seq once");
-    let events = settled(&a, &key, &mailbox.lease_id, 100).await;
+    let events = settled_now(&a, &key, &mailbox.lease_id, 100).await;
     assert!(events.iter().all(|e| e["state"] == "delivered"));
 }
 
@@ -484,19 +497,15 @@ async fn killing_the_worker_loses_no_event(backend: Backend) {
 
 async fn deliveries_are_paged_and_owner_only(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = TestApp::spawn_with(&backend, |c| {
-        test_webhooks(c);
-        leasehold_tests::no_drop_limits(c);
-    })
-    .await;
-    let _worker = worker_for(&app).await;
+    let app = harness_app(&backend, leasehold_tests::no_drop_limits).await;
     let (_, key) = app.create_account(1_000_000).await;
     let (_, stranger) = app.create_account(1_000_000).await;
     let mailbox = Mailbox::create(&app, &key, 4096, &[("X-Webhook-Url", &receiver.url())]).await;
     for i in 0..5 {
         mailbox.drop_into(&app, "text/plain", format!("m{i}")).await;
     }
-    let all = settled(&app, &key, &mailbox.lease_id, 5).await;
+    app.run_jobs().await;
+    let all = settled_now(&app, &key, &mailbox.lease_id, 5).await;
     let path = format!("/api/leases/{}/deliveries", mailbox.lease_id);
     let (status, first) = app.get_json(&key, &format!("{path}?limit=2")).await;
     assert_eq!(status, 200, "{first}");
@@ -521,4 +530,6 @@ async fn deliveries_are_paged_and_owner_only(backend: Backend) {
     let res = app.client.delete(app.url(&format!("/api/leases/{}", mailbox.lease_id))).bearer_auth(&key).send().await;
     assert_eq!(res.expect("delete").status(), 200);
     assert_eq!(deliveries(&app, &key, &mailbox.lease_id).await.len(), 5);
+    app.run_jobs().await;
+    assert_eq!(deliveries(&app, &key, &mailbox.lease_id).await.len(), 5, "also once its bytes are purged");
 }

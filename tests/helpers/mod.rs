@@ -5,6 +5,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod fake_s3;
 pub mod handoff;
+pub mod jobs;
 pub mod log_capture;
 pub mod mailbox;
 pub mod pg_cluster;
@@ -47,6 +48,16 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     embedded_worker: Option<std::sync::Arc<leasehold_worker::WorkerMetrics>>,
+    /// What [`TestApp::run_jobs`] runs jobs with.
+    jobs: leasehold_worker::WorkerContext,
+    /// Set once the test drove jobs with the harness: then it must leave none behind.
+    jobs_driven: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.check_jobs_on_drop();
+    }
 }
 
 impl TestApp {
@@ -122,6 +133,7 @@ impl TestApp {
         let state = AppState::build(config, clock).await.expect("app state");
         let composed = leasehold_server::Composed::new(state.clone()).expect("compose");
         let embedded_worker = composed.worker.as_ref().map(|w| w.metrics.clone());
+        let jobs = jobs::harness_context(&state, embedded_worker.is_none() && !backend.is_distributed());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(composed.serve(listener, async move {
             if stopped.await.is_err() {
@@ -139,6 +151,8 @@ impl TestApp {
             stop: Some(stop),
             server: Some(server),
             embedded_worker,
+            jobs,
+            jobs_driven: Default::default(),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Received {
     pub body: Bytes,
     /// When it arrived.
     pub at: Instant,
+    /// When it arrived by the followed clock (see [`Receiver::follow`]), in unix ms.
+    pub at_ms: Option<i64>,
     /// The status it was answered with.
     pub answered: u16,
 }
@@ -51,6 +53,7 @@ struct Inner {
     received: Vec<Received>,
     script: VecDeque<Answer>,
     delay: Duration,
+    clock: Option<leasehold_core::Clock>,
 }
 
 /// The receiver; dropped with the test.
@@ -70,7 +73,7 @@ impl Receiver {
     /// Starts a receiver that answers from `script` first (then 200), each answer after
     /// `delay`.
     pub async fn start_with(script: Vec<Answer>, delay: Duration) -> Self {
-        let inner = Arc::new(Mutex::new(Inner { received: Vec::new(), script: script.into(), delay }));
+        let inner = Arc::new(Mutex::new(Inner { received: Vec::new(), script: script.into(), delay, clock: None }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shared = inner.clone();
@@ -85,6 +88,12 @@ impl Receiver {
     /// The hook URL (`/hook` on the receiver).
     pub fn url(&self) -> String {
         format!("{}/hook", self.base)
+    }
+
+    /// Stamps every request from now on with this clock's time too (`Received::at_ms`), for
+    /// tests that move time with the clock instead of waiting.
+    pub fn follow(&self, clock: &leasehold_core::Clock) {
+        self.lock().clock = Some(clock.clone());
     }
 
     /// Everything received so far.
@@ -111,9 +120,9 @@ impl Receiver {
 
 async fn answer(shared: Arc<Mutex<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let at = Instant::now();
-    let (script, delay) = {
+    let (script, delay, at_ms) = {
         let mut inner = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (inner.script.pop_front(), inner.delay)
+        (inner.script.pop_front(), inner.delay, inner.clock.as_ref().map(leasehold_core::Clock::now_ms))
     };
     tokio::time::sleep(delay).await;
     let answer = script.unwrap_or(Answer { status: 200, retry_after: None });
@@ -121,6 +130,7 @@ async fn answer(shared: Arc<Mutex<Inner>>, headers: HeaderMap, body: Bytes) -> R
         headers,
         body,
         at,
+        at_ms,
         answered: answer.status,
     });
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);

@@ -20,11 +20,14 @@ backend_tests!(
     a_stopped_worker_leaves_no_job_claimed,
 );
 
-/// Starts an instance with one-second leases; in the distributed shape also a worker.
-async fn app_with_worker(backend: &Backend) -> (TestApp, Option<leasehold_tests::WorkerHandle>) {
-    let app = TestApp::spawn_with(backend, fast_expiry).await;
-    let worker = if backend.is_distributed() { Some(app.start_worker().await) } else { None };
-    (app, worker)
+/// Starts an instance with one-second leases and no worker: the test runs the jobs
+/// (`run_jobs`) and moves the clock.
+async fn harness_app(backend: &Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
+        fast_expiry(c);
+        c.worker.embedded = false;
+    })
+    .await
 }
 
 async fn upload(app: &TestApp, key: &str, name: &str, duration: u64) -> String {
@@ -40,34 +43,30 @@ async fn stored_lease(app: &TestApp, id: &str) -> Option<lease::Model> {
 }
 
 async fn an_expired_lease_answers_410_and_its_bytes_are_gone_within_seconds(backend: Backend) {
-    let (app, worker) = app_with_worker(&backend).await;
+    let app = harness_app(&backend).await;
     let (_, key) = app.create_account(10_000).await;
     let id = upload(&app, &key, "short.txt", 2).await;
     let url = app.url(&format!("/api/download/{id}"));
     assert_eq!(app.client.get(&url).bearer_auth(&key).send().await.expect("get").status(), 200);
+    app.run_jobs().await;
+    assert!(stored_lease(&app, &id).await.expect("row").purged_at.is_none(), "nothing ends before the instant");
     let expires_at = stored_lease(&app, &id).await.expect("row").expires_at;
-    let wait = u64::try_from(expires_at - app.state.now()).unwrap_or(0);
-    tokio::time::sleep(Duration::from_millis(wait)).await;
+    app.advance(Duration::from_millis(u64::try_from(expires_at - app.state.now()).unwrap_or(0)));
     let res = app.client.get(&url).bearer_auth(&key).send().await.expect("get");
     assert_eq!(res.status(), 410, "410 from the expiry instant on");
     assert_eq!(res.json::<Value>().await.expect("json")["code"], "lease_expired");
-    // Gone from the blob store within the 5 s target (checked with margin for a loaded CI).
-    let purged = eventually(Duration::from_secs(10), || async {
-        stored_lease(&app, &id).await.filter(|l| l.purged_at.is_some())
-    })
-    .await
-    .expect("purged");
+    // The job is due within the second (the queue counts whole seconds); the 5 s target
+    // is checked with margin.
+    app.advance_and_run_jobs(Duration::from_secs(1)).await;
+    let purged = stored_lease(&app, &id).await.filter(|l| l.purged_at.is_some()).expect("purged");
     assert!(app.blob_keys().await.is_empty());
     assert_eq!(purged.state, LeaseState::Expired);
     let lag_ms = purged.purged_at.expect("purged_at") - purged.expires_at;
     assert!((0..10_000).contains(&lag_ms), "deletion lag {lag_ms} ms");
     // The tombstone still answers 410, and the lag is in the histogram.
     assert_eq!(app.client.get(&url).bearer_auth(&key).send().await.expect("get").status(), 410);
-    let metrics = match &worker {
-        Some(w) => w.metrics.clone(),
-        None => app.embedded_worker_metrics().expect("embedded worker metrics"),
-    };
-    assert_eq!(metrics.lag_observations().0, 1);
+    assert_eq!(app.job_metrics().lag_observations().0, 1);
+    app.run_sweep().await;
     if !backend.is_distributed() {
         let text = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
         assert!(text.contains("leasehold_deletion_lag_seconds_count 1"), "{text}");
@@ -113,7 +112,7 @@ async fn the_api_answers_410_while_no_worker_runs(backend: Backend) {
     .await;
     let (_, key) = app.create_account(10_000).await;
     let id = upload(&app, &key, "n.txt", 1).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.advance(Duration::from_millis(1_100));
     for path in [format!("/api/download/{id}"), format!("/api/leases/{id}")] {
         let (status, body) = app.get_json(&key, &path).await;
         assert_eq!((status, body["code"].as_str()), (410, Some("lease_expired")), "{path}");
@@ -203,18 +202,23 @@ async fn killing_the_worker_mid_batch_leaks_nothing(backend: Backend) {
 }
 
 async fn a_lost_job_is_caught_by_the_sweep(backend: Backend) {
-    let (app, _worker) = app_with_worker(&backend).await;
+    let app = harness_app(&backend).await;
     let (_, key) = app.create_account(10_000).await;
     let id = upload(&app, &key, "lost.txt", 1).await;
     // Lose the lease's job, as a queue wiped by an operator would.
     let sql = if backend.is_distributed() { "DELETE FROM apalis.jobs" } else { "DELETE FROM Jobs" };
     app.state.db.execute_unprepared(sql).await.expect("drop jobs");
-    let purged = eventually(Duration::from_secs(15), || async {
-        stored_lease(&app, &id).await.filter(|l| l.purged_at.is_some())
-    })
-    .await;
+    let ctx = app.worker_context();
+    // Within the grace period the sweep leaves the lease to its (lost) job.
+    app.advance(Duration::from_millis(1_500));
+    assert_eq!(leasehold_worker::jobs::sweep::sweep(&ctx).await.expect("sweep"), 0);
+    // Past it (expiry 1 s + grace 1 s), the sweep purges it.
+    app.advance(Duration::from_secs(1));
+    assert_eq!(leasehold_worker::jobs::sweep::sweep(&ctx).await.expect("sweep"), 1);
+    let purged = stored_lease(&app, &id).await.filter(|l| l.purged_at.is_some());
     assert!(purged.is_some(), "the sweep purged the lease");
     assert!(app.blob_keys().await.is_empty());
+    app.run_jobs().await;
 }
 
 async fn orphan_blobs_and_temp_files_are_reaped(backend: Backend) {

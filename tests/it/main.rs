@@ -16,6 +16,7 @@ mod handoff;
 mod handoff_concurrency;
 mod idempotency;
 mod idempotency_recovery;
+mod jobs;
 mod lifecycle;
 mod logs;
 mod mailbox;

@@ -4,6 +4,7 @@
 //! PostgreSQL in distributed mode (any number of `leasehold-worker` processes).
 
 pub mod delivery;
+pub mod drain;
 pub mod jobs;
 pub mod metrics;
 mod schedule;
@@ -22,6 +23,7 @@ use leasehold_core::secretbox::SecretBox;
 use leasehold_core::{Clock, Config};
 use sea_orm::{DatabaseConnection, DbBackend};
 
+pub use drain::{Drained, drain};
 pub use metrics::WorkerMetrics;
 use schedule::Every;
 

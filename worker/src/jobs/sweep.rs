@@ -19,7 +19,14 @@ use crate::WorkerContext;
 
 /// The apalis-cron handler.
 pub async fn run(_: Tick, ctx: Data<WorkerContext>) -> Result<(), BoxDynError> {
-    match sweep(&ctx).await {
+    tick(&ctx).await;
+    Ok(())
+}
+
+/// One tick of the timer: the sweep, its metrics and log lines, and the queue depth
+/// figures. Failures are logged; the next tick tries again.
+pub async fn tick(ctx: &WorkerContext) {
+    match sweep(ctx).await {
         Ok(purged) => {
             ctx.metrics.job("sweep", "ok");
             if purged > 0 {
@@ -31,10 +38,9 @@ pub async fn run(_: Tick, ctx: Data<WorkerContext>) -> Result<(), BoxDynError> {
             tracing::warn!(error = %e, "sweep failed; it runs again at the next tick");
         }
     }
-    if let Err(e) = record_depth(&ctx).await {
+    if let Err(e) = record_depth(ctx).await {
         tracing::warn!(error = %e, "queue depth unavailable");
     }
-    Ok(())
 }
 
 /// One sweep; returns how many leases it purged.

@@ -32,5 +32,6 @@ mod stalled;
 mod storage;
 mod storage_bad_input;
 mod tour;
+mod webhook_guard;
 mod webhooks;
 mod worker_process;

@@ -38,8 +38,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create).layer(unlimited()))
         .routes(routes!(current, write).layer(unlimited()))
         .routes(routes!(remove))
-        .routes(routes!(list_versions))
-        .routes(routes!(one_version))
 }
 
 fn invalid_workflow_id() -> ApiError {
@@ -269,7 +267,7 @@ async fn store_and_create(
 }
 
 /// The caller's checkpoint of this workflow while it serves (404, or 410 after its end).
-async fn serving(state: &AppState, owner: &Owner, workflow_id: &str) -> Result<lease::Model, ApiError> {
+pub(super) async fn serving(state: &AppState, owner: &Owner, workflow_id: &str) -> Result<lease::Model, ApiError> {
     let lease = checkpoint::find(&state.db, owner, workflow_id).await?.ok_or_else(ApiError::not_found)?;
     leases::check_serving(&lease, state.now()).map_err(ApiError::gone)?;
     Ok(lease)
@@ -301,7 +299,7 @@ pub fn version_headers(lease: &lease::Model, v: &checkpoint_version::Model) -> R
 }
 
 /// A version's body, streamed from the blob store.
-async fn body_response(
+pub(super) async fn body_response(
     state: &AppState,
     lease: &lease::Model,
     v: &checkpoint_version::Model,
@@ -318,7 +316,7 @@ async fn body_response(
     Ok((headers, Body::from_stream(stream)).into_response())
 }
 
-fn version_pruned(n: i64) -> ApiError {
+pub(super) fn version_pruned(n: i64) -> ApiError {
     ApiError::new(StatusCode::GONE, "version_pruned", format!("version {n} is no longer kept")).with("version", n)
 }
 
@@ -430,71 +428,6 @@ async fn store_and_write(
             discard(state, &new.blob_key).await;
             Err(ApiError::gone(gone))
         }
-    }
-}
-
-#[utoipa::path(get,
-    path = "/api/checkpoint/{workflow_id}/versions",
-    tag = "checkpoint",
-    summary = "The kept versions",
-    extensions(("x-auth" = json!("owner"))),
-    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`")),
-    responses((status = 200, description = "The versions", body = Value), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
-async fn list_versions(
-    State(state): State<AppState>,
-    auth: AccountAuth,
-    WorkflowPath(workflow_id): WorkflowPath,
-) -> Result<Response, ApiError> {
-    let lease = serving(&state, &auth.owner(), &workflow_id).await?;
-    let items: Vec<Value> = checkpoint::versions(&state.db, &lease.id)
-        .await?
-        .iter()
-        .map(|v| {
-            json!({
-                "version": v.version,
-                "size_bytes": v.size_bytes,
-                "sha256": v.sha256,
-                "content_type": v.content_type,
-                "created_at": rfc3339(v.created_at),
-            })
-        })
-        .collect();
-    let body = json!({
-        "status": "ok",
-        "workflow_id": workflow_id,
-        "lease_id": lease.id,
-        "current_version": lease.current_version,
-        "max_versions": lease.max_versions,
-        "items": items,
-    });
-    Ok((lease_headers(&lease), Json(body)).into_response())
-}
-
-#[utoipa::path(get,
-    path = "/api/checkpoint/{workflow_id}/versions/{n}",
-    tag = "checkpoint",
-    summary = "One version's body",
-    extensions(("x-auth" = json!("owner"))),
-    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("n" = String, Path, description = "The version number")),
-    responses((status = 200, description = "The body"), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`, `version_not_found`", body = ErrorBody), (status = 410, description = "`lease_expired`, `lease_deleted`, `version_pruned`", body = ErrorBody)))]
-async fn one_version(
-    State(state): State<AppState>,
-    auth: AccountAuth,
-    WorkflowPath(workflow_id): WorkflowPath,
-    Path((_, n)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("there is no version {n}"));
-    let number: i64 = match n.parse::<i64>() {
-        Ok(v) if v >= 1 && n.bytes().all(|b| b.is_ascii_digit()) => v,
-        _ => return Err(not_found()),
-    };
-    let lease = serving(&state, &auth.owner(), &workflow_id).await?;
-    if number > lease.current_version.unwrap_or(0) {
-        return Err(not_found());
-    }
-    match checkpoint::version(&state.db, &lease.id, number).await? {
-        Some(v) => body_response(&state, &lease, &v).await,
-        None => Err(version_pruned(number)),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod checkpoint;
+pub mod checkpoint_versions;
 pub mod claim;
 pub mod docs;
 pub mod drop;
@@ -32,6 +33,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(store::router())
         .merge(mailbox::router())
         .merge(checkpoint::router())
+        .merge(checkpoint_versions::router())
         .merge(handoff::router())
         .merge(claim::router())
         .merge(leases::router())

@@ -76,6 +76,7 @@ impl FromRequestParts<AppState> for LeaseIdPath {
     }
 }
 
+pub use crate::path::{ApiPath, HandoffPath};
 pub use crate::query::{ApiQuery, bad_parameter};
 
 /// A JSON body; unparsable JSON is `400 invalid_json`, a wrong shape `400 bad_request`.

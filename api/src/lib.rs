@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod metered;
 pub mod metrics;
 pub mod openapi;
+pub mod path;
 pub mod query;
 pub mod range;
 pub mod redact;

@@ -1,6 +1,6 @@
 //! The caller's account: balance, ledger and API keys (SPEC §4.1).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use axum::Json;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiQuery, cursor, page_limit};
+use crate::extract::{AccountAuth, ApiPath, ApiQuery, cursor, page_limit};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -120,7 +120,7 @@ async fn mint_key(State(state): State<AppState>, auth: AccountAuth) -> Result<(S
 async fn revoke_key(
     State(state): State<AppState>,
     auth: AccountAuth,
-    Path(prefix): Path<String>,
+    ApiPath(prefix): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = accounts::revoke_key(&state.db, &auth.account.id, &prefix, state.now()).await?;
     Ok(Json(json!({ "status": "ok", "prefix": row.prefix, "revoked_at": row.revoked_at.map(rfc3339) })))

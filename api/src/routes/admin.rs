@@ -1,7 +1,7 @@
 //! Operator API behind `LEASEHOLD_ADMIN_TOKEN` (SPEC §4.1). Without a token configured
 //! every route here answers 404.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use axum::Json;
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::api_json::account as account_json;
 use crate::error::ApiError;
-use crate::extract::{AdminAuth, ApiJson};
+use crate::extract::{AdminAuth, ApiJson, ApiPath};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -76,7 +76,11 @@ fn account_id(id: &str) -> Result<&str, ApiError> {
     extensions(("x-auth" = json!("admin"))),
     params(("account_id" = String, Path, description = "`acct_<ULID>`")),
     responses((status = 200, description = "The account", body = Value), (status = 404, description = "`not_found`", body = ErrorBody)))]
-async fn show(_: AdminAuth, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     let account = accounts::find(&state.db, account_id(&id)?).await?;
     let mut out = account_json(&account);
     out["status"] = "ok".into();
@@ -100,7 +104,7 @@ struct Credit {
 async fn credit(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Credit>,
 ) -> Result<Json<Value>, ApiError> {
     let amount = body.amount_micros.value("amount_micros")?;

@@ -172,7 +172,7 @@ fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
     tag = "checkpoint",
     summary = "Creates a checkpoint with its first version",
     extensions(("x-auth" = json!("owner")), ("x-priced" = json!(true))),
-    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Workflow-Id" = String, Header, description = "Required; `[A-Za-z0-9._-]{1,128}`"), ("X-Max-Body-Bytes" = u64, Header, description = "Optional; 1..=`checkpoint_max_body_bytes`"), ("X-Max-Versions" = u64, Header, description = "Optional; 1..=`checkpoint_max_versions`"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = String, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = String, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = u64, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
+    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Workflow-Id" = String, Header, description = "Required; `[A-Za-z0-9._-]{1,128}`"), ("X-Max-Body-Bytes" = Option<u64>, Header, description = "Optional; 1..=`checkpoint_max_body_bytes`"), ("X-Max-Versions" = Option<u64>, Header, description = "Optional; 1..=`checkpoint_max_versions`"), ("Idempotency-Key" = Option<String>, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = Option<String>, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = Option<String>, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = Option<u64>, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The first version (JSON is validated when Content-Type says JSON)"),
     responses((status = 201, description = "The checkpoint", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `invalid_json`, `invalid_workflow_id`, `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`workflow_exists`, `idempotency_in_progress`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn create(
@@ -325,7 +325,7 @@ pub(super) fn version_pruned(n: i64) -> ApiError {
     tag = "checkpoint",
     summary = "The current version",
     extensions(("x-auth" = json!("owner"))),
-    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("If-None-Match" = String, Header, description = "Optional; a version ETag or `*`")),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("If-None-Match" = Option<String>, Header, description = "Optional; a version ETag or `*`")),
     responses((status = 200, description = "The body"), (status = 304, description = "Not modified"), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn current(
     State(state): State<AppState>,
@@ -357,7 +357,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     tag = "checkpoint",
     summary = "Writes a new version",
     extensions(("x-auth" = json!("owner"))),
-    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("If-Match" = String, Header, description = "Optional; the version ETag (`\"3\"`, `W/\"3\"` or `3`) the write must follow")),
+    params(("workflow_id" = String, Path, description = "`[A-Za-z0-9._-]{1,128}`"), ("If-Match" = Option<String>, Header, description = "Optional; the version ETag (`\"3\"`, `W/\"3\"` or `3`) the write must follow")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The version body, at most the checkpoint's max_body_bytes"),
     responses((status = 200, description = "The new version", body = Value), (status = 400, description = "`invalid_workflow_id`, `invalid_json`, `invalid_header`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 412, description = "`version_conflict`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody)))]
 async fn write(

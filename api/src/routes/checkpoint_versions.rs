@@ -2,7 +2,7 @@
 //! versions of a checkpoint and one version's body.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use leasehold_core::checkpoint;
@@ -16,6 +16,7 @@ use super::leases::lease_headers;
 use crate::error::ApiError;
 use crate::extract::AccountAuth;
 use crate::openapi::ErrorBody;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 /// The versions routes.
@@ -71,7 +72,7 @@ async fn one_version(
     State(state): State<AppState>,
     auth: AccountAuth,
     WorkflowPath(workflow_id): WorkflowPath,
-    Path((_, n)): Path<(String, String)>,
+    ApiPath((_, n)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("there is no version {n}"));
     let number: i64 = match n.parse::<i64>() {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -24,6 +24,7 @@ use sea_orm::EntityTrait;
 use super::checkpoint::version_headers;
 use super::store::content_disposition;
 use crate::error::{ApiError, put_header};
+use crate::extract::HandoffPath;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -79,7 +80,7 @@ enum Source {
     responses((status = 200, description = "The content"), (status = 404, description = "`handoff_not_found`", body = ErrorBody), (status = 409, description = "`claim_in_progress`", body = ErrorBody), (status = 410, description = "`handoff_expired`, `handoff_revoked`, `handoff_exhausted`, `lease_expired`, `lease_deleted`", body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    HandoffPath(token): HandoffPath,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

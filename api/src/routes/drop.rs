@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -23,7 +23,7 @@ use super::leases::lease_headers;
 use crate::after_commit::Committed;
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
-use crate::extract::{BodyError, content_type, optional_u64, read_limited};
+use crate::extract::{ApiPath, BodyError, content_type, optional_u64, read_limited};
 use crate::idempotency::{self, Start};
 use crate::metered;
 use crate::openapi::ErrorBody;
@@ -61,12 +61,12 @@ fn mailbox_full(lease: &lease::Model) -> ApiError {
     tag = "mailbox",
     summary = "Drops a message into a mailbox (no auth: the drop token is the capability)",
     extensions(("x-auth" = json!("drop_token"))),
-    params(("id" = String, Path, description = "The drop token `drp_<64 hex>`"), ("Content-Type" = String, Header, description = "Optional; kept with the message"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`")),
+    params(("id" = String, Path, description = "The drop token `drp_<64 hex>`"), ("Content-Type" = Option<String>, Header, description = "Optional; kept with the message"), ("Idempotency-Key" = Option<String>, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The message, 1..=max_message_bytes"),
     responses((status = 201, description = "The message", body = Value), (status = 400, description = "`empty_message`, `bad_request`, `invalid_header`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 409, description = "`idempotency_in_progress`", body = ErrorBody), (status = 413, description = "`message_too_large`, `mailbox_full`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody), (status = 429, description = "`rate_limited` (with `Retry-After`)", body = ErrorBody)))]
 pub async fn drop_message(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,

@@ -1,7 +1,7 @@
 //! Handoff, owner side (SPEC §7): issue a claim URL for any lease, list, show with the
 //! claim log, revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::leases::serving_lease;
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiJson, ApiQuery, LeaseIdPath};
+use crate::extract::{AccountAuth, ApiJson, ApiQuery, HandoffPath, LeaseIdPath};
 use crate::idempotency::{self, Start};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
@@ -71,7 +71,7 @@ fn issued_json(state: &AppState, h: &handoff_row::Model, lease: &lease::Model, t
     tag = "handoff",
     summary = "Issues a claim link for a lease",
     extensions(("x-auth" = json!("owner"))),
-    params(("lease_id" = String, Path, description = "`lse_<ULID>`"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`")),
+    params(("lease_id" = String, Path, description = "`lse_<ULID>`"), ("Idempotency-Key" = Option<String>, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`")),
     request_body = Value,
     responses((status = 201, description = "The handoff with its claim URL", body = Value), (status = 400, description = "`bad_request`, `invalid_json`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 409, description = "`idempotency_in_progress`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn issue(
@@ -167,7 +167,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     auth: AccountAuth,
-    Path(id): Path<String>,
+    HandoffPath(id): HandoffPath,
 ) -> Result<Json<Value>, ApiError> {
     let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::handoff_not_found)?;
     let claims: Vec<Value> = handoff::claims(&state.db, &h.id)
@@ -199,7 +199,7 @@ async fn show(
 async fn revoke(
     State(state): State<AppState>,
     auth: AccountAuth,
-    Path(id): Path<String>,
+    HandoffPath(id): HandoffPath,
 ) -> Result<Json<Value>, ApiError> {
     let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::handoff_not_found)?;
     let h = handoff::revoke(&state.db, &h.id, state.now()).await?.ok_or_else(ApiError::handoff_not_found)?;

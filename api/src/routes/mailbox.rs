@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 use super::leases::{delete_variant, lease_headers, serving_lease};
 use crate::error::{ApiError, put_header};
 use crate::extract::{
-    AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, duration_seconds, optional_u64, page_limit, required_u64, to_i64,
+    AccountAuth, ApiPath, ApiQuery, LeaseIdPath, bad_parameter, duration_seconds, optional_u64, page_limit,
+    required_u64, to_i64,
 };
 use crate::idempotency::{self, Start};
 use crate::openapi::ErrorBody;
@@ -108,8 +109,8 @@ fn created_json(state: &AppState, lease: &lease::Model, token: &str, webhook_sec
     tag = "mailbox",
     summary = "Creates a mailbox for a duration",
     extensions(("x-auth" = json!("owner")), ("x-priced" = json!(true))),
-    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Capacity-Bytes" = u64, Header, description = "Required; 1..=`max_mailbox_capacity_bytes`"), ("X-Max-Message-Bytes" = u64, Header, description = "Optional; at most the capacity"), ("X-Max-Messages" = u64, Header, description = "Optional; 1..=1000000"), ("Idempotency-Key" = String, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = String, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = String, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = u64, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
-    responses((status = 201, description = "The mailbox with its drop URL", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`idempotency_in_progress` (with `Retry-After`)", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
+    params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Capacity-Bytes" = u64, Header, description = "Required; 1..=`max_mailbox_capacity_bytes`"), ("X-Max-Message-Bytes" = Option<u64>, Header, description = "Optional; at most the capacity"), ("X-Max-Messages" = Option<u64>, Header, description = "Optional; 1..=1000000"), ("Idempotency-Key" = Option<String>, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = Option<String>, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = Option<String>, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = Option<u64>, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
+    responses((status = 201, description = "The mailbox with its drop URL", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`idempotency_in_progress` (with `Retry-After`)", body = ErrorBody), (status = 413, description = "`payload_too_large` (with `max_bytes`): `X-Capacity-Bytes` above `max_mailbox_capacity_bytes`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap) -> Result<Response, ApiError> {
     let shape = validate(&state, &headers)?;
     let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
@@ -246,7 +247,7 @@ async fn list(
 async fn message_path(
     state: &AppState,
     auth: &AccountAuth,
-    Path((id, message_id)): Path<(String, String)>,
+    ApiPath((id, message_id)): ApiPath<(String, String)>,
 ) -> Result<(lease::Model, String), ApiError> {
     if !(ids::is_valid("lse", &id) && ids::is_valid("msg", &message_id)) {
         return Err(ApiError::not_found());
@@ -264,7 +265,7 @@ async fn message_path(
 async fn fetch(
     State(state): State<AppState>,
     auth: AccountAuth,
-    path: Path<(String, String)>,
+    path: ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (lease, message_id) = message_path(&state, &auth, path).await?;
     let message = mailbox::find_message(&state.db, &lease.id, &message_id).await?.ok_or_else(ApiError::not_found)?;
@@ -295,7 +296,7 @@ async fn fetch(
 async fn remove_message(
     State(state): State<AppState>,
     auth: AccountAuth,
-    path: Path<(String, String)>,
+    path: ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (lease, message_id) = message_path(&state, &auth, path).await?;
     let message = mailbox::delete_message(&state.db, &lease.id, &message_id).await?.ok_or_else(ApiError::not_found)?;

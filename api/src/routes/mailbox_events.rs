@@ -51,8 +51,8 @@ struct Feed {
     tag = "mailbox",
     summary = "Server-sent events of new messages",
     extensions(("x-auth" = json!("owner"))),
-    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("Last-Event-ID" = String, Header, description = "Optional; resume after this message")),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("Last-Event-ID" = Option<String>, Header, description = "Optional; the `seq` of the last message seen: the stream resumes after it")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 400, description = "`invalid_header` (names the `header`): `Last-Event-ID` is not a message `seq`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     auth: AccountAuth,

@@ -63,7 +63,7 @@ fn entry_json(e: &ledger_entry::Model) -> Value {
     tag = "account",
     summary = "The account's ledger, newest first",
     extensions(("x-auth" = json!("owner"))),
-    params(("limit" = Option<u64>, Query, description = "1..=100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(("limit" = Option<u64>, Query, description = "1..=1000 (default 100)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page of entries", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn ledger(
     State(state): State<AppState>,

@@ -141,7 +141,7 @@ struct ListQuery {
     tag = "handoff",
     summary = "The caller's handoffs",
     extensions(("x-auth" = json!("owner"))),
-    params(("lease_id" = Option<String>, Query, description = "Only this lease's"), ("limit" = Option<u64>, Query, description = "1..=100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(("lease_id" = Option<String>, Query, description = "Only this lease's"), ("limit" = Option<u64>, Query, description = "1..=1000 (default 100)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page of handoffs", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,

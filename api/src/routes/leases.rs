@@ -101,7 +101,7 @@ struct ListQuery {
     tag = "leases",
     summary = "The caller's leases",
     extensions(("x-auth" = json!("owner"))),
-    params(("variant" = Option<String>, Query, description = "`storage`, `mailbox` or `checkpoint`"), ("state" = Option<String>, Query, description = "Lease state filter"), ("limit" = Option<u64>, Query, description = "1..=100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(("variant" = Option<String>, Query, description = "`storage`, `mailbox` or `checkpoint`"), ("state" = Option<String>, Query, description = "Lease state filter"), ("limit" = Option<u64>, Query, description = "1..=1000 (default 100)"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page of leases", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,

@@ -188,7 +188,7 @@ struct ListQuery {
     tag = "mailbox",
     summary = "Lists messages; long-polls with `wait`",
     extensions(("x-auth" = json!("owner"))),
-    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("after" = Option<String>, Query, description = "Messages after this cursor"), ("limit" = Option<u64>, Query, description = "1..=100"), ("wait" = Option<u64>, Query, description = "Seconds to long-poll, at most `long_poll_max_seconds`")),
+    params(("id" = String, Path, description = "The mailbox's `lse_<ULID>`"), ("after" = Option<String>, Query, description = "Messages after this cursor"), ("limit" = Option<u64>, Query, description = "1..=1000 (default 100)"), ("wait" = Option<u64>, Query, description = "Seconds to long-poll, at most `long_poll_max_seconds`")),
     responses((status = 200, description = "A page of messages", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,

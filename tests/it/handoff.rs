@@ -14,6 +14,7 @@ backend_tests!(
     ttl_is_clamped_to_the_lease_and_an_expired_lease_answers_410,
     delete_on_claim_deletes_the_lease_and_its_bytes_after_the_last_claim,
     a_mailbox_claim_returns_every_message_in_seq_order,
+    refusals_carry_the_claim_headers_even_for_an_undecodable_token,
     a_mailbox_claim_streams_large_and_many_messages_intact,
     a_checkpoint_claim_returns_the_current_version,
     handoffs_are_listed_and_shown_with_their_claim_log,
@@ -227,6 +228,21 @@ async fn a_mailbox_claim_streams_large_and_many_messages_intact(backend: Backend
     }
     let seqs: Vec<i64> = items.iter().map(|i| i["seq"].as_i64().expect("seq")).collect();
     assert_eq!(seqs, (1..=155).collect::<Vec<_>>());
+}
+
+async fn refusals_carry_the_claim_headers_even_for_an_undecodable_token(backend: Backend) {
+    let app = TestApp::spawn(&backend).await;
+    for path in ["/api/claim/%FF", &format!("/api/claim/{}", "ab".repeat(32))] {
+        let res = app.client.get(app.url(path)).send().await.expect("claim");
+        assert_eq!(res.status(), 404, "{path}");
+        for (name, value) in
+            [("cache-control", "no-store"), ("referrer-policy", "no-referrer"), ("x-content-type-options", "nosniff")]
+        {
+            assert_eq!(res.headers().get(name).and_then(|v| v.to_str().ok()), Some(value), "{path}: {name}");
+        }
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["code"], "handoff_not_found");
+    }
 }
 
 async fn a_checkpoint_claim_returns_the_current_version(backend: Backend) {

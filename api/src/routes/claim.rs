@@ -80,11 +80,15 @@ enum Source {
     responses((status = 200, description = "The content"), (status = 404, description = "`handoff_not_found`", body = ErrorBody), (status = 409, description = "`claim_in_progress`", body = ErrorBody), (status = 410, description = "`handoff_expired`, `handoff_revoked`, `handoff_exhausted`, `lease_expired`, `lease_deleted`", body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
-    HandoffPath(token): HandoffPath,
+    token: Result<HandoffPath, ApiError>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    answer(state, token, method, headers).await.map_err(|e| {
+    let answered = match token {
+        Ok(HandoffPath(token)) => answer(state, token, method, headers).await,
+        Err(undecodable) => Err(undecodable),
+    };
+    answered.map_err(|e| {
         e.with_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
             .with_header(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"))
             .with_header(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))

@@ -19,17 +19,7 @@ pub const STALE_MS: i64 = 15 * 60 * 1000;
 /// How often a running transfer proves it is alive.
 pub const HEARTBEAT_MS: i64 = 60 * 1000;
 
-/// States of a claim row.
-pub mod claim_state {
-    /// Holding a slot.
-    pub const IN_FLIGHT: &str = "in_flight";
-    /// Body sent in full; counted.
-    pub const COMPLETED: &str = "completed";
-    /// The transfer broke; the slot went back.
-    pub const FAILED: &str = "failed";
-    /// The process holding it stopped answering; the slot went back.
-    pub const ABANDONED: &str = "abandoned";
-}
+pub use leasehold_entities::handoff_claim::ClaimState;
 
 /// Why a claim is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,10 +156,10 @@ pub async fn revoke(db: &DatabaseConnection, id: &str, now: i64) -> Result<Optio
 /// Gives back, exactly once each, the slots of transfers whose heartbeat went quiet.
 async fn free_abandoned(txn: &impl ConnectionTrait, handoff_id: &str, now: i64) -> Result<(), DbErr> {
     let abandoned = handoff_claim::Entity::update_many()
-        .col_expr(handoff_claim::Column::State, Expr::value(claim_state::ABANDONED))
+        .col_expr(handoff_claim::Column::State, Expr::value(ClaimState::Abandoned))
         .col_expr(handoff_claim::Column::FinishedAt, Expr::value(now))
         .filter(handoff_claim::Column::HandoffId.eq(handoff_id))
-        .filter(handoff_claim::Column::State.eq(claim_state::IN_FLIGHT))
+        .filter(handoff_claim::Column::State.eq(ClaimState::InFlight))
         .filter(handoff_claim::Column::HeartbeatAt.lt(now - STALE_MS))
         .exec(txn)
         .await?
@@ -225,7 +215,7 @@ pub async fn acquire(
     handoff_claim::ActiveModel {
         id: Set(claim_id.clone()),
         handoff_id: Set(handoff_id.to_owned()),
-        state: Set(claim_state::IN_FLIGHT.to_owned()),
+        state: Set(ClaimState::InFlight),
         started_at: Set(now),
         heartbeat_at: Set(now),
         finished_at: Set(None),
@@ -240,13 +230,19 @@ pub async fn acquire(
 
 /// Ends an in-flight claim row in `state`; true if this call ended it (so its slot is
 /// settled exactly once).
-async fn finish(txn: &impl ConnectionTrait, claim_id: &str, state: &str, bytes: i64, now: i64) -> Result<bool, DbErr> {
+async fn finish(
+    txn: &impl ConnectionTrait,
+    claim_id: &str,
+    state: ClaimState,
+    bytes: i64,
+    now: i64,
+) -> Result<bool, DbErr> {
     Ok(handoff_claim::Entity::update_many()
         .col_expr(handoff_claim::Column::State, Expr::value(state))
         .col_expr(handoff_claim::Column::FinishedAt, Expr::value(now))
         .col_expr(handoff_claim::Column::BytesSent, Expr::value(bytes))
         .filter(handoff_claim::Column::Id.eq(claim_id))
-        .filter(handoff_claim::Column::State.eq(claim_state::IN_FLIGHT))
+        .filter(handoff_claim::Column::State.eq(ClaimState::InFlight))
         .exec(txn)
         .await?
         .rows_affected
@@ -274,7 +270,7 @@ pub async fn complete(
 ) -> Result<Option<Completed>, DbErr> {
     let _gate = crate::db::write_gate(db).await;
     let txn = db.begin().await?;
-    if !finish(&txn, claim_id, claim_state::COMPLETED, bytes, now).await? {
+    if !finish(&txn, claim_id, ClaimState::Completed, bytes, now).await? {
         txn.rollback().await?;
         return Ok(None);
     }
@@ -336,7 +332,7 @@ pub async fn release(
 ) -> Result<(), DbErr> {
     let _gate = crate::db::write_gate(db).await;
     let txn = db.begin().await?;
-    if finish(&txn, claim_id, claim_state::FAILED, bytes, now).await? {
+    if finish(&txn, claim_id, ClaimState::Failed, bytes, now).await? {
         handoff::Entity::update_many()
             .col_expr(handoff::Column::ClaimsInFlight, Expr::col(handoff::Column::ClaimsInFlight).sub(1))
             .filter(handoff::Column::Id.eq(handoff_id))
@@ -351,7 +347,7 @@ pub async fn heartbeat(db: &DatabaseConnection, claim_id: &str, now: i64) -> Res
     handoff_claim::Entity::update_many()
         .col_expr(handoff_claim::Column::HeartbeatAt, Expr::value(now))
         .filter(handoff_claim::Column::Id.eq(claim_id))
-        .filter(handoff_claim::Column::State.eq(claim_state::IN_FLIGHT))
+        .filter(handoff_claim::Column::State.eq(ClaimState::InFlight))
         .exec(db)
         .await?;
     Ok(())

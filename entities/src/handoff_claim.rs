@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::ClaimState;
+
 /// A row of `handoff_claim`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "handoff_claim")]
@@ -12,7 +14,7 @@ pub struct Model {
     /// The handoff.
     pub handoff_id: String,
     /// `in_flight`, `completed`, `failed` or `abandoned`.
-    pub state: String,
+    pub state: ClaimState,
     /// When the transfer began (unix ms).
     pub started_at: i64,
     /// Last sign of life of the transfer (unix ms).

@@ -11,5 +11,6 @@ pub mod lease;
 pub mod lease_kind;
 pub mod ledger_entry;
 pub mod mailbox_message;
+pub mod states;
 pub mod storage_object;
 pub mod webhook_event;

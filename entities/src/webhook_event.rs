@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::DeliveryState;
+
 /// A row of `webhook_event`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_event")]
@@ -16,7 +18,7 @@ pub struct Model {
     /// The JSON body, exactly as sent.
     pub body: String,
     /// `pending`, `delivered`, `failed` or `exhausted`.
-    pub state: String,
+    pub state: DeliveryState,
     /// Attempts made.
     pub attempts: i32,
     /// HTTP status of the last attempt, if the receiver answered.

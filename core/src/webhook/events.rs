@@ -5,7 +5,7 @@ use leasehold_entities::{lease, webhook_event};
 use sea_orm::{ConnectionTrait, DbErr, Set};
 use serde_json::{Map, Value};
 
-use super::{event, state};
+use super::{DeliveryState, event};
 use crate::queue::{self, DeliverWebhook, RunAt};
 
 /// An event about to be recorded.
@@ -62,7 +62,7 @@ pub async fn record_many<C: ConnectionTrait>(
             lease_id: Set(e.lease_id.to_owned()),
             event_type: Set(e.event_type.to_owned()),
             body: Set(Value::Object(body).to_string()),
-            state: Set(state::PENDING.to_owned()),
+            state: Set(DeliveryState::Pending),
             attempts: Set(0),
             last_status_code: Set(None),
             last_error: Set(None),

@@ -34,17 +34,7 @@ pub mod event {
     pub const LEASE_EXPIRED: &str = "lease.expired";
 }
 
-/// Delivery states of an event.
-pub mod state {
-    /// Waiting for its (next) attempt at `next_attempt_at`.
-    pub const PENDING: &str = "pending";
-    /// A receiver answered 2xx.
-    pub const DELIVERED: &str = "delivered";
-    /// Stopped for good: the receiver answered 410, or the address is forbidden.
-    pub const FAILED: &str = "failed";
-    /// Every attempt of the schedule failed, or the lease ended before the next one.
-    pub const EXHAUSTED: &str = "exhausted";
-}
+pub use leasehold_entities::webhook_event::DeliveryState;
 
 /// Context under which webhook secrets are sealed: the API seals them, the worker opens
 /// them.

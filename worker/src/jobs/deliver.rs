@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
 use leasehold_core::queue::{self, DeliverWebhook, Job, RunAt};
-use leasehold_core::webhook::{self, event, state};
+use leasehold_core::webhook::{self, DeliveryState, event};
 use leasehold_entities::{lease, webhook_event};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, TransactionTrait};
@@ -83,7 +83,7 @@ pub async fn deliver_due_of(ctx: &WorkerContext, lease_id: &str) -> Result<(), J
     use sea_orm::{QueryOrder, QuerySelect};
     let due = webhook_event::Entity::find()
         .filter(webhook_event::Column::LeaseId.eq(lease_id))
-        .filter(webhook_event::Column::State.eq(state::PENDING))
+        .filter(webhook_event::Column::State.eq(DeliveryState::Pending))
         .filter(webhook_event::Column::Attempts.eq(0))
         .filter(webhook_event::Column::NextAttemptAt.lte(ctx.clock.now_ms()))
         .order_by_asc(webhook_event::Column::Id)
@@ -100,7 +100,9 @@ pub async fn deliver(ctx: &WorkerContext, event_id: &str) -> Result<Outcome, Job
     let Some(evt) = webhook_event::Entity::find_by_id(event_id).one(&ctx.db).await? else {
         return Ok(Outcome::Skipped);
     };
-    let Some(due) = evt.next_attempt_at.filter(|_| evt.state == state::PENDING) else { return Ok(Outcome::Skipped) };
+    let Some(due) = evt.next_attempt_at.filter(|_| evt.state == DeliveryState::Pending) else {
+        return Ok(Outcome::Skipped);
+    };
     let now = ctx.clock.now_ms();
     if due > now {
         // apalis's timers have whole seconds and may fire up to a second early.
@@ -160,7 +162,7 @@ async fn take(ctx: &WorkerContext, evt: &webhook_event::Model) -> Result<Option<
     if ctx.db.get_database_backend() == DbBackend::Sqlite {
         // Another run may have settled the attempt between our read and the hold.
         let fresh = webhook_event::Entity::find_by_id(&evt.id).one(&ctx.db).await?;
-        let unchanged = fresh.is_some_and(|f| f.state == state::PENDING && f.attempts == evt.attempts);
+        let unchanged = fresh.is_some_and(|f| f.state == DeliveryState::Pending && f.attempts == evt.attempts);
         return Ok(unchanged.then_some(hold));
     }
     let now = ctx.clock.now_ms();
@@ -170,7 +172,7 @@ async fn take(ctx: &WorkerContext, evt: &webhook_event::Model) -> Result<Option<
     let taken = webhook_event::Entity::update_many()
         .col_expr(webhook_event::Column::LockedUntil, Expr::value(until))
         .filter(webhook_event::Column::Id.eq(&evt.id))
-        .filter(webhook_event::Column::State.eq(state::PENDING))
+        .filter(webhook_event::Column::State.eq(DeliveryState::Pending))
         .filter(webhook_event::Column::Attempts.eq(evt.attempts))
         .filter(
             Condition::any()
@@ -202,13 +204,13 @@ async fn settle(
         .col_expr(webhook_event::Column::LastStatusCode, Expr::value(status))
         .col_expr(webhook_event::Column::LockedUntil, Expr::value(Option::<i64>::None))
         .filter(webhook_event::Column::Id.eq(&evt.id))
-        .filter(webhook_event::Column::State.eq(state::PENDING))
+        .filter(webhook_event::Column::State.eq(DeliveryState::Pending))
         .filter(webhook_event::Column::Attempts.eq(evt.attempts));
     let _gate = leasehold_core::db::write_gate(&ctx.db).await;
     let txn = ctx.db.begin().await?;
     let outcome = if attempt.delivered() {
         update = update
-            .col_expr(webhook_event::Column::State, Expr::value(state::DELIVERED))
+            .col_expr(webhook_event::Column::State, Expr::value(DeliveryState::Delivered))
             .col_expr(webhook_event::Column::LastError, Expr::value(Option::<String>::None))
             .col_expr(webhook_event::Column::NextAttemptAt, Expr::value(Option::<i64>::None))
             .col_expr(webhook_event::Column::DeliveredAt, Expr::value(now));
@@ -239,7 +241,7 @@ async fn settle(
                     format!("{error}; the lease ends before the next attempt")
                 };
                 update
-                    .col_expr(webhook_event::Column::State, Expr::value(state::EXHAUSTED))
+                    .col_expr(webhook_event::Column::State, Expr::value(DeliveryState::Exhausted))
                     .col_expr(webhook_event::Column::LastError, Expr::value(why))
                     .exec(&txn)
                     .await?;
@@ -264,12 +266,12 @@ async fn settle_stopped(
     let _gate = leasehold_core::db::write_gate(&ctx.db).await;
     let txn = ctx.db.begin().await?;
     let mut this = webhook_event::Entity::update_many()
-        .col_expr(webhook_event::Column::State, Expr::value(state::FAILED))
+        .col_expr(webhook_event::Column::State, Expr::value(DeliveryState::Failed))
         .col_expr(webhook_event::Column::LastError, Expr::value(why))
         .col_expr(webhook_event::Column::NextAttemptAt, Expr::value(Option::<i64>::None))
         .col_expr(webhook_event::Column::LockedUntil, Expr::value(Option::<i64>::None))
         .filter(webhook_event::Column::Id.eq(&evt.id))
-        .filter(webhook_event::Column::State.eq(state::PENDING));
+        .filter(webhook_event::Column::State.eq(DeliveryState::Pending));
     if status.is_some() {
         this = this
             .col_expr(webhook_event::Column::Attempts, Expr::value(evt.attempts + 1))
@@ -278,11 +280,11 @@ async fn settle_stopped(
     this.exec(&txn).await?;
     if status.is_some() {
         webhook_event::Entity::update_many()
-            .col_expr(webhook_event::Column::State, Expr::value(state::FAILED))
+            .col_expr(webhook_event::Column::State, Expr::value(DeliveryState::Failed))
             .col_expr(webhook_event::Column::LastError, Expr::value(why))
             .col_expr(webhook_event::Column::NextAttemptAt, Expr::value(Option::<i64>::None))
             .filter(webhook_event::Column::LeaseId.eq(&evt.lease_id))
-            .filter(webhook_event::Column::State.eq(state::PENDING))
+            .filter(webhook_event::Column::State.eq(DeliveryState::Pending))
             .filter(webhook_event::Column::Id.ne(&evt.id))
             .exec(&txn)
             .await?;

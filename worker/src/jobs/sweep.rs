@@ -77,7 +77,7 @@ pub async fn sweep(ctx: &WorkerContext) -> Result<u64, JobError> {
 pub async fn requeue_stalled_events(ctx: &WorkerContext, grace: i64) -> Result<u64, JobError> {
     let now = ctx.clock.now_ms();
     let stalled = webhook_event::Entity::find()
-        .filter(webhook_event::Column::State.eq(webhook::state::PENDING))
+        .filter(webhook_event::Column::State.eq(webhook::DeliveryState::Pending))
         .filter(webhook_event::Column::NextAttemptAt.lte(now.saturating_sub(grace)))
         .filter(
             Condition::any()

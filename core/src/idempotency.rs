@@ -11,7 +11,7 @@
 //! picks exactly one winner). A holder that was presumed dead but comes back cannot commit:
 //! completing a claim it no longer holds fails ([`CLAIM_LOST`]), so its work rolls back.
 
-use leasehold_entities::idempotency_key;
+use leasehold_entities::idempotency_key::{self, KeyState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
@@ -71,7 +71,7 @@ pub async fn claim(
             scope: Set(scope.to_owned()),
             key: Set(key.to_owned()),
             fingerprint: Set(fingerprint.to_owned()),
-            state: Set("pending".to_owned()),
+            state: Set(KeyState::Pending),
             status_code: Set(None),
             response_body: Set(None),
             created_at: Set(now),
@@ -94,7 +94,7 @@ pub async fn claim(
         };
         let expired = now - existing.created_at >= RETENTION_MS;
         let last_sign = existing.heartbeat_at.unwrap_or(existing.created_at);
-        let stale = existing.state == "pending" && now - last_sign >= STALE_PENDING_MS;
+        let stale = existing.state == KeyState::Pending && now - last_sign >= STALE_PENDING_MS;
         if expired || stale {
             // Remove exactly the row we looked at, as we saw it: a heartbeat since, or a
             // concurrent taker that removed it first, makes this delete do nothing, and the
@@ -105,7 +105,7 @@ pub async fn claim(
             };
             idempotency_key::Entity::delete_many()
                 .filter(idempotency_key::Column::Id.eq(&existing.id))
-                .filter(idempotency_key::Column::State.eq(&existing.state))
+                .filter(idempotency_key::Column::State.eq(existing.state))
                 .filter(idempotency_key::Column::CreatedAt.eq(existing.created_at))
                 .filter(heartbeat)
                 .exec(db)
@@ -115,8 +115,10 @@ pub async fn claim(
         if existing.fingerprint != fingerprint {
             return Ok(Claim::Mismatch);
         }
-        return Ok(match (existing.state.as_str(), existing.status_code, existing.response_body) {
-            ("done", Some(status), Some(body)) => Claim::Replay { status: u16::try_from(status).unwrap_or(500), body },
+        return Ok(match (existing.state, existing.status_code, existing.response_body) {
+            (KeyState::Done, Some(status), Some(body)) => {
+                Claim::Replay { status: u16::try_from(status).unwrap_or(500), body }
+            }
             _ => Claim::InProgress,
         });
     }
@@ -128,11 +130,11 @@ pub async fn claim(
 /// dead), so the transaction rolls back and the work is done once, by the taker.
 pub async fn complete(txn: &impl ConnectionTrait, claim_id: &str, status: u16, body: &str) -> Result<(), DbErr> {
     let updated = idempotency_key::Entity::update_many()
-        .col_expr(idempotency_key::Column::State, Expr::value("done"))
+        .col_expr(idempotency_key::Column::State, Expr::value(KeyState::Done))
         .col_expr(idempotency_key::Column::StatusCode, Expr::value(i32::from(status)))
         .col_expr(idempotency_key::Column::ResponseBody, Expr::value(body))
         .filter(idempotency_key::Column::Id.eq(claim_id))
-        .filter(idempotency_key::Column::State.eq("pending"))
+        .filter(idempotency_key::Column::State.eq(KeyState::Pending))
         .exec(txn)
         .await?;
     if updated.rows_affected == 0 {
@@ -151,7 +153,7 @@ pub async fn heartbeat(db: &DatabaseConnection, claim_id: &str, now: i64) -> Res
     idempotency_key::Entity::update_many()
         .col_expr(idempotency_key::Column::HeartbeatAt, Expr::value(now))
         .filter(idempotency_key::Column::Id.eq(claim_id))
-        .filter(idempotency_key::Column::State.eq("pending"))
+        .filter(idempotency_key::Column::State.eq(KeyState::Pending))
         .exec(db)
         .await?;
     Ok(())
@@ -161,7 +163,7 @@ pub async fn heartbeat(db: &DatabaseConnection, claim_id: &str, now: i64) -> Res
 pub async fn release(db: &DatabaseConnection, claim_id: &str) -> Result<(), DbErr> {
     idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::Id.eq(claim_id))
-        .filter(idempotency_key::Column::State.eq("pending"))
+        .filter(idempotency_key::Column::State.eq(KeyState::Pending))
         .exec(db)
         .await?;
     Ok(())

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::KeyState;
+
 /// A row of `idempotency_key`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "idempotency_key")]
@@ -17,7 +19,7 @@ pub struct Model {
     /// refused.
     pub fingerprint: String,
     /// `pending` while the first request runs, `done` once its response is stored.
-    pub state: String,
+    pub state: KeyState,
     /// Stored response status.
     pub status_code: Option<i32>,
     /// Stored response body (JSON).

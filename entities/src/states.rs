@@ -41,6 +41,19 @@ pub enum ClaimState {
     Abandoned,
 }
 
+/// Where an `Idempotency-Key` claim is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// The first request is still running.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// The first request's response is stored for replays.
+    #[sea_orm(string_value = "done")]
+    Done,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +62,9 @@ mod tests {
     #[test]
     fn stored_values_and_json_names_agree() {
         for s in DeliveryState::iter() {
+            assert_eq!(serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)), Some(s.to_value()));
+        }
+        for s in KeyState::iter() {
             assert_eq!(serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)), Some(s.to_value()));
         }
         for s in ClaimState::iter() {

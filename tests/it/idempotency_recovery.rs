@@ -41,7 +41,7 @@ async fn crashed_claim(app: &TestApp, api_key: &str, key: &str, heartbeat_at: i6
         scope: Set(real.scope),
         key: Set(key.to_owned()),
         fingerprint: Set(real.fingerprint),
-        state: Set("pending".to_owned()),
+        state: Set(leasehold_entities::idempotency_key::KeyState::Pending),
         status_code: Set(None),
         response_body: Set(None),
         created_at: Set(heartbeat_at),

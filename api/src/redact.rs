@@ -12,9 +12,8 @@ pub const REDACTED: &str = "<redacted>";
 /// given to `DELETE /api/handoffs/{id}`).
 pub fn path(path: &str) -> Cow<'_, str> {
     let segments: Vec<&str> = path.split('/').collect();
-    let secret = |i: usize, s: &str| {
-        (i > 0 && segments[i - 1] == "claim" && i >= 2 && segments[i - 2] == "api" && !s.is_empty()) || looks_secret(s)
-    };
+    let secret =
+        |i: usize, s: &str| (i >= 2 && segments[i - 2..i] == ["api", "claim"] && !s.is_empty()) || looks_secret(s);
     if !segments.iter().enumerate().any(|(i, s)| secret(i, s)) {
         return Cow::Borrowed(path);
     }

@@ -304,9 +304,7 @@ impl Drop for Transfer {
     fn drop(&mut self) {
         // A body dropped before its end: the transfer broke.
         if let Some(settle) = self.settle(false) {
-            tokio::spawn(async move {
-                settle.await;
-            });
+            tokio::spawn(settle);
         }
     }
 }
@@ -334,9 +332,7 @@ impl Drop for Counted {
     fn drop(&mut self) {
         // The client went away while the count was committing: let the commit finish.
         if let Some((settle, _)) = self.settling.take() {
-            tokio::spawn(async move {
-                settle.await;
-            });
+            tokio::spawn(settle);
         }
     }
 }
@@ -375,9 +371,7 @@ impl Stream for Counted {
             Some(Err(e)) => {
                 this.ended = true;
                 if let Some(settle) = this.transfer.settle(false) {
-                    tokio::spawn(async move {
-                        settle.await;
-                    });
+                    tokio::spawn(settle);
                 }
                 Poll::Ready(Some(Err(e)))
             }

@@ -11,22 +11,9 @@ use leasehold_tests::upload::Upload;
 use leasehold_tests::{TestApp, handoff};
 use serde_json::json;
 
-use crate::faults::Tally;
+use crate::faults::{Tally, read_body};
 
 const SIZE: usize = 50 << 20;
-
-/// Reads a response to its end; the bytes that arrived.
-async fn read_all(res: reqwest::Response) -> usize {
-    let mut stream = res.bytes_stream();
-    let mut got = 0;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => got += c.len(),
-            Err(_) => break,
-        }
-    }
-    got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_claim_whose_count_cannot_commit_ends_broken_and_never_yields_an_extra_body() {
@@ -49,12 +36,7 @@ async fn a_claim_whose_count_cannot_commit_ends_broken_and_never_yields_an_extra
             first += stream.next().await.expect("a chunk").expect("bytes").len();
         }
         pg.stop().await;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => first += c.len(),
-                Err(_) => break,
-            }
-        }
+        first += read_body(&mut stream, Duration::ZERO).await.0;
         tally.check(first < SIZE, || format!("round {round}: the first claimer got all {first} bytes uncounted"));
         pg.start_again().await;
         // Once the slot is given back, another claimer may take it; try for a while.
@@ -63,7 +45,7 @@ async fn a_claim_whose_count_cannot_commit_ends_broken_and_never_yields_an_extra
             let res = app.client.get(&claim_url).send().await.expect("claim");
             match res.status().as_u16() {
                 200 => {
-                    complete += usize::from(read_all(res).await == SIZE);
+                    complete += usize::from(read_body(&mut res.bytes_stream(), Duration::ZERO).await.0 == SIZE);
                     break;
                 }
                 409 | 503 => tokio::time::sleep(Duration::from_millis(500)).await,

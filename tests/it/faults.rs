@@ -62,22 +62,33 @@ fn slow_body(size: usize) -> reqwest::Body {
     reqwest::Body::wrap_stream(stream)
 }
 
+/// Reads a response body to its end or its first error, pausing `pause` after each piece:
+/// the bytes that arrived, and whether the body ended without an error.
+pub async fn read_body(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin),
+    pause: Duration,
+) -> (usize, bool) {
+    let mut got = 0;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => got += c.len(),
+            Err(_) => return (got, false),
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    (got, true)
+}
+
 /// Reads a claim slowly; whether the whole body arrived.
 async fn slow_claim(client: reqwest::Client, url: String, size: usize) -> bool {
     let Ok(res) = client.get(&url).send().await else { return false };
     if res.status() != 200 {
         return false;
     }
-    let mut stream = res.bytes_stream();
-    let mut got = 0;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => got += c.len(),
-            Err(_) => return false,
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    got == size
+    let (got, clean) = read_body(&mut res.bytes_stream(), Duration::from_millis(5)).await;
+    clean && got == size
 }
 
 async fn killing_a_pod_mid_upload_claim_and_drop_breaks_no_invariant(backend: Backend) {
@@ -249,13 +260,7 @@ async fn the_blob_store_stopping_mid_upload_and_mid_claim_breaks_no_invariant() 
         let mut got = stream.next().await.expect("a chunk").expect("bytes").len();
         tokio::time::sleep(Duration::from_millis(300)).await;
         s3.stop().await;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => got += c.len(),
-                Err(_) => break,
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        got += read_body(&mut stream, Duration::from_millis(2)).await.0;
         let mut failed_names = Vec::new();
         for p in pending {
             let (name, status) = p.await.expect("join");

@@ -2,8 +2,10 @@
 //! user would, with nothing but the variables each test sets.
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{Run, assert_untouched};
 
 const BIN: &str = env!("CARGO_BIN_EXE_leasehold-worker");
 
@@ -12,59 +14,9 @@ const UNUSED_POSTGRES: &str = "postgres://leasehold@127.0.0.1:1/leasehold";
 
 const SECRET_KEY: &str = "abababababababababababababababababababababababababababababababab";
 
-/// What a run printed, and how it ended (`None`: still running after 30 s, killed).
-struct Run {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-}
-
-/// Runs the binary in `dir` with only `env` among the `LEASEHOLD_*` variables.
+/// Runs the binary in `dir` with only `env` among the `LEASEHOLD_*` and `AWS_*` variables.
 fn run(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
-    let logs = tempfile::tempdir().expect("logs dir");
-    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(std::fs::File::create(&err).expect("stderr file"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("LEASEHOLD_") {
-            cmd.env_remove(&name);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn leasehold-worker");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            if let Err(e) = child.kill() {
-                eprintln!("could not kill leasehold-worker: {e}");
-            }
-            child.wait().expect("reap");
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |p: &Path| std::fs::read_to_string(p).expect("output");
-    Run { status, stdout: read(&out), stderr: read(&err) }
-}
-
-fn assert_untouched(dir: &Path) {
-    let left: Vec<_> = std::fs::read_dir(dir).expect("read dir").map(|e| e.expect("entry").file_name()).collect();
-    assert!(left.is_empty(), "the run created {left:?}");
+    common::run(BIN, dir, args, env)
 }
 
 #[test]

@@ -2,68 +2,17 @@
 //! would, with nothing but the variables each test sets.
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{Run, assert_untouched};
 
 const BIN: &str = env!("CARGO_BIN_EXE_leasehold-api");
 
-/// What a run printed, and how it ended (`None`: still running after 30 s, killed).
-struct Run {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-}
-
 /// Runs the binary in `dir` with only `env` among the `LEASEHOLD_*` and `AWS_*` variables.
 fn run(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
-    let logs = tempfile::tempdir().expect("logs dir");
-    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(std::fs::File::create(&err).expect("stderr file"));
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if text.starts_with("LEASEHOLD_") || text.starts_with("AWS_") {
-            cmd.env_remove(&name);
-        }
-    }
-    // No credentials but those a test sets: no profile files, no instance metadata.
-    cmd.env("AWS_EC2_METADATA_DISABLED", "true").env("AWS_CONFIG_FILE", "/dev/null");
-    cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn leasehold-api");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            if let Err(e) = child.kill() {
-                eprintln!("could not kill leasehold-api: {e}");
-            }
-            child.wait().expect("reap");
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |p: &Path| std::fs::read_to_string(p).expect("output");
-    Run { status, stdout: read(&out), stderr: read(&err) }
-}
-
-fn assert_untouched(dir: &Path) {
-    let left: Vec<_> = std::fs::read_dir(dir).expect("read dir").map(|e| e.expect("entry").file_name()).collect();
-    assert!(left.is_empty(), "the run created {left:?}");
+    common::run(BIN, dir, args, env)
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 pub enum Committed {
     /// Webhook events of this lease were written (a drop into a mailbox with a receiver).
     WebhookEvents {
-        /// The lease (`lse_…`).
-        lease_id: String,
+        /// The lease.
+        lease_id: leasehold_core::ids::LeaseId,
     },
 }
 

@@ -20,8 +20,10 @@ pub mod range;
 pub mod redact;
 pub mod routes;
 pub mod state;
+pub mod views;
 pub mod wake;
 pub mod webhook_headers;
+pub mod write;
 
 use std::future::Future;
 

@@ -94,7 +94,7 @@ async fn write_leases(
             .await?;
             queue::enqueue(
                 &txn,
-                &EndLease { lease_id: id.clone() },
+                &EndLease { lease_id: id.as_str().into() },
                 RunAt::NotBefore(expires_at),
                 Some(format!("expire:{id}")),
                 now,

@@ -6,11 +6,10 @@
 use leasehold_entities::{checkpoint_version, lease};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr,
 };
 
-use crate::accounts::{self, AccountError};
 use crate::leases::{self, Gone, LeaseState, Owner, Variant};
 
 /// True for 1–128 characters of `A-Z a-z 0-9 . _ -`, except `.` and `..` (a client
@@ -85,57 +84,24 @@ pub enum CreateError {
     /// The owner already has an active checkpoint of this workflow.
     #[error("an active checkpoint of this workflow exists")]
     WorkflowExists,
-    /// Charging failed, or the database did.
+    /// The database failed.
     #[error(transparent)]
-    Account(#[from] AccountError),
+    Db(#[from] DbErr),
 }
 
-impl From<DbErr> for CreateError {
-    fn from(e: DbErr) -> Self {
-        Self::Account(AccountError::Db(e))
-    }
-}
-
-/// Renders the stored response of a new lease for `Idempotency-Key` replays.
-pub type RenderCreated<'a> = dyn Fn(&lease::Model, &checkpoint_version::Model) -> String + Sync + 'a;
-
-/// Charges the account and writes the lease, version 1 and its `EndLease` job in one
-/// transaction. An active checkpoint of the same owner and workflow that is past its
-/// expiry instant (the worker has not run yet) is turned into a tombstone first, so the
-/// workflow id is free from the instant the old lease expires.
+/// Writes the lease, version 1 and its `EndLease` job in the caller's transaction (the
+/// write pipeline charges and commits). An active checkpoint of the same owner and workflow
+/// that is past its expiry instant (the worker has not run yet) is turned into a tombstone
+/// first, in the same transaction, so the workflow id is free from the instant the old
+/// lease expires.
 pub async fn create(
-    db: &DatabaseConnection,
-    account_id: &str,
-    new: &NewCheckpoint,
-    first: &NewVersion,
-    idempotency: Option<(&str, &RenderCreated<'_>)>,
-    now: i64,
-) -> Result<(lease::Model, checkpoint_version::Model), CreateError> {
-    let owner = Owner::account(account_id);
-    for attempt in 0..2 {
-        match try_create(db, &owner, new, first, idempotency, now).await {
-            Err(CreateError::WorkflowExists) if attempt == 0 => {
-                if expire_stale(db, &owner, &new.workflow_id, now).await? == 0 {
-                    return Err(CreateError::WorkflowExists);
-                }
-            }
-            other => return other,
-        }
-    }
-    Err(CreateError::WorkflowExists)
-}
-
-async fn try_create(
-    db: &DatabaseConnection,
+    txn: &impl ConnectionTrait,
     owner: &Owner,
     new: &NewCheckpoint,
     first: &NewVersion,
-    idempotency: Option<(&str, &RenderCreated<'_>)>,
     now: i64,
 ) -> Result<(lease::Model, checkpoint_version::Model), CreateError> {
-    let _gate = crate::db::write_gate(db).await;
-    let txn = db.begin().await?;
-    accounts::charge(&txn, &owner.id, new.cost_micros, &new.lease_id, now).await?;
+    expire_stale(txn, owner, &new.workflow_id, now).await?;
     let mut row = leases::base_lease(
         &new.lease_id,
         Variant::Checkpoint,
@@ -150,33 +116,28 @@ async fn try_create(
     row.max_versions = Set(Some(new.max_versions));
     row.current_version = Set(Some(1));
     leases::set_hook(&mut row, &new.hook);
-    let lease = match row.insert(&txn).await {
+    let lease = match row.insert(txn).await {
         Ok(lease) => lease,
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            txn.rollback().await?;
             return Err(CreateError::WorkflowExists);
         }
         Err(e) => return Err(e.into()),
     };
-    let version = first.row(&lease.id, 1, now).insert(&txn).await?;
-    leases::schedule_end(&txn, &lease, now).await?;
-    if let Some((claim, render)) = idempotency {
-        crate::idempotency::complete(&txn, claim, 201, &render(&lease, &version)).await?;
-    }
-    txn.commit().await?;
+    let version = first.row(&lease.id, 1, now).insert(txn).await?;
+    leases::schedule_end(txn, &lease, now).await?;
     Ok((lease, version))
 }
 
 /// Turns the owner's active checkpoint of this workflow into an `expired` tombstone if it
-/// is past its expiry instant, with its `lease.expired` event in the same transaction;
-/// returns how many rows changed (0 or 1).
-async fn expire_stale(db: &DatabaseConnection, owner: &Owner, workflow_id: &str, now: i64) -> Result<u64, DbErr> {
+/// is past its expiry instant, with its `lease.expired` event.
+async fn expire_stale(txn: &impl ConnectionTrait, owner: &Owner, workflow_id: &str, now: i64) -> Result<(), DbErr> {
     let which = sea_orm::Condition::all()
         .add(lease::Column::OwnerKind.eq(owner.kind))
         .add(lease::Column::OwnerId.eq(&owner.id))
         .add(lease::Column::WorkflowId.eq(workflow_id))
         .add(lease::Column::ExpiresAt.lte(now));
-    Ok(leases::expire_matching(db, which, now).await?.len() as u64)
+    leases::expire_matching_in(txn, which, now).await?;
+    Ok(())
 }
 
 /// The owner's checkpoint of this workflow: the active one, else the newest tombstone
@@ -217,19 +178,17 @@ pub enum Written {
     Gone(Gone),
 }
 
-/// Writes the next version: one conditional `UPDATE` takes its number (compare-and-swap
-/// when `expected` is given, so of concurrent writers with the same `If-Match` exactly one
-/// wins), then the row is inserted and versions beyond `max_versions` are pruned, all in
-/// one transaction.
+/// Writes the next version in the caller's transaction: one conditional `UPDATE` takes
+/// its number (compare-and-swap when `expected` is given, so of concurrent writers with the
+/// same `If-Match` exactly one wins), then the row is inserted and versions beyond
+/// `max_versions` are pruned. A refusal (`Conflict`, `Gone`) writes nothing.
 pub async fn write(
-    db: &DatabaseConnection,
+    txn: &impl ConnectionTrait,
     lease_id: &str,
     expected: Option<i64>,
     body: &NewVersion,
     now: i64,
 ) -> Result<Written, DbErr> {
-    let gate = crate::db::write_gate(db).await;
-    let txn = db.begin().await?;
     let mut bump = lease::Entity::update_many()
         .col_expr(lease::Column::CurrentVersion, Expr::col(lease::Column::CurrentVersion).add(1))
         .filter(lease::Column::Id.eq(lease_id))
@@ -238,10 +197,8 @@ pub async fn write(
     if let Some(v) = expected {
         bump = bump.filter(lease::Column::CurrentVersion.eq(v));
     }
-    let Some(lease) = bump.exec_with_returning(&txn).await?.into_iter().next() else {
-        txn.rollback().await?;
-        drop(gate);
-        let fresh = lease::Entity::find_by_id(lease_id).one(db).await?;
+    let Some(lease) = bump.exec_with_returning(txn).await?.into_iter().next() else {
+        let fresh = lease::Entity::find_by_id(lease_id).one(txn).await?;
         return Ok(match fresh {
             None => Written::Gone(Gone::Deleted),
             Some(l) => match leases::check_serving(&l, now) {
@@ -251,14 +208,13 @@ pub async fn write(
         });
     };
     let number = lease.current_version.unwrap_or(1);
-    let version = body.row(lease_id, number, now).insert(&txn).await?;
+    let version = body.row(lease_id, number, now).insert(txn).await?;
     let keep_from = number - lease.max_versions.unwrap_or(1) + 1;
     let pruned = checkpoint_version::Entity::delete_many()
         .filter(checkpoint_version::Column::LeaseId.eq(lease_id))
         .filter(checkpoint_version::Column::Version.lt(keep_from))
-        .exec_with_returning(&txn)
+        .exec_with_returning(txn)
         .await?;
-    txn.commit().await?;
     Ok(Written::Stored { version, pruned: pruned.into_iter().map(|v| v.blob_key).collect() })
 }
 

@@ -66,21 +66,12 @@ pub struct NewHandoff {
     pub expires_at: i64,
 }
 
-/// Renders the stored (sealed) response of an issue for `Idempotency-Key` replays.
-pub type RenderIssued<'a> = dyn Fn(&handoff::Model) -> String + Sync + 'a;
-
-/// Writes the handoff (and completes its idempotency claim) in one transaction.
-pub async fn issue(
-    db: &DatabaseConnection,
-    new: NewHandoff,
-    idempotency: Option<(&str, &RenderIssued<'_>)>,
-    now: i64,
-) -> Result<handoff::Model, DbErr> {
-    let txn = db.begin().await?;
-    let row = handoff::ActiveModel {
+/// Writes the handoff in the caller's transaction (the write pipeline commits).
+pub async fn issue(txn: &impl ConnectionTrait, new: NewHandoff, now: i64) -> Result<handoff::Model, DbErr> {
+    handoff::ActiveModel {
         id: Set(ids::handoff_id()),
         lease_id: Set(new.lease_id),
-        owner_kind: Set(new.owner.kind.to_owned()),
+        owner_kind: Set(new.owner.kind),
         owner_id: Set(new.owner.id),
         token_hash: Set(new.token_hash),
         max_claims: Set(new.max_claims),
@@ -91,13 +82,8 @@ pub async fn issue(
         expires_at: Set(new.expires_at),
         revoked_at: Set(None),
     }
-    .insert(&txn)
-    .await?;
-    if let Some((claim, render)) = idempotency {
-        crate::idempotency::complete(&txn, claim, 201, &render(&row)).await?;
-    }
-    txn.commit().await?;
-    Ok(row)
+    .insert(txn)
+    .await
 }
 
 /// The handoff a token opens.
@@ -361,7 +347,7 @@ mod tests {
         handoff::Model {
             id: "hnd_x".into(),
             lease_id: "lse_x".into(),
-            owner_kind: "account".into(),
+            owner_kind: leases::OwnerKind::Account,
             owner_id: "acct_x".into(),
             token_hash: String::new(),
             max_claims: 2,

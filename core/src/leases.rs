@@ -8,16 +8,15 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use crate::accounts::{self, AccountError};
 use crate::queue::{self, EndLease, RunAt};
 
-pub use leasehold_entities::lease::{LeaseState, Variant};
+pub use leasehold_entities::lease::{LeaseState, OwnerKind, Variant};
 
 /// Who owns a lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
-    /// `account` or `wallet`.
-    pub kind: &'static str,
+    /// An account or a wallet.
+    pub kind: OwnerKind,
     /// Account id or wallet address.
     pub id: String,
 }
@@ -25,7 +24,7 @@ pub struct Owner {
 impl Owner {
     /// An account owner.
     pub fn account(id: impl Into<String>) -> Self {
-        Self { kind: "account", id: id.into() }
+        Self { kind: OwnerKind::Account, id: id.into() }
     }
 }
 
@@ -163,7 +162,7 @@ pub async fn delete_in(txn: &impl ConnectionTrait, lease_id: &str, now: i64) -> 
     if updated.rows_affected != 1 {
         return Ok(false);
     }
-    let job = EndLease { lease_id: lease_id.to_owned() };
+    let job = EndLease { lease_id: lease_id.into() };
     queue::enqueue(txn, &job, RunAt::Now, Some(format!("delete:{lease_id}")), now).await?;
     crate::webhook::cancel_expiry_warning(txn, lease_id, now).await?;
     Ok(true)
@@ -178,15 +177,25 @@ pub async fn expire_matching(
     now: i64,
 ) -> Result<Vec<lease::Model>, DbErr> {
     let txn = db.begin().await?;
+    let expired = expire_matching_in(&txn, which, now).await?;
+    txn.commit().await?;
+    Ok(expired)
+}
+
+/// [`expire_matching`] in the caller's transaction.
+pub async fn expire_matching_in(
+    txn: &impl ConnectionTrait,
+    which: sea_orm::Condition,
+    now: i64,
+) -> Result<Vec<lease::Model>, DbErr> {
     let expired = lease::Entity::update_many()
         .col_expr(lease::Column::State, Expr::value(LeaseState::Expired))
         .col_expr(lease::Column::DeletedAt, Expr::col(lease::Column::ExpiresAt))
         .filter(which)
         .filter(lease::Column::State.eq(LeaseState::Active))
-        .exec_with_returning(&txn)
+        .exec_with_returning(txn)
         .await?;
-    crate::webhook::record_expired(&txn, &expired, now).await?;
-    txn.commit().await?;
+    crate::webhook::record_expired(txn, &expired, now).await?;
     Ok(expired)
 }
 
@@ -221,32 +230,18 @@ pub struct NewStorage {
     pub hook: crate::webhook::Hook,
 }
 
-/// Renders the stored response of a new Storage lease (for `Idempotency-Key` replays).
-pub type RenderStorage<'a> = dyn Fn(&lease::Model, &storage_object::Model) -> String + Sync + 'a;
-
-/// Charges the account and writes the lease and its object in one transaction: either all
-/// of it is committed or none of it. With an idempotency claim, the response `render`
-/// produces is stored in the same transaction.
+/// Writes a Storage lease and its object, with its `EndLease` job, in the caller's
+/// transaction (the write pipeline charges and commits).
 pub async fn create_storage(
-    db: &DatabaseConnection,
-    account_id: &str,
+    txn: &impl ConnectionTrait,
+    owner: &Owner,
     new: NewStorage,
-    idempotency: Option<(&str, &RenderStorage<'_>)>,
     now: i64,
-) -> Result<(lease::Model, storage_object::Model), AccountError> {
-    let txn = db.begin().await?;
-    accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
-    let mut row = base_lease(
-        &new.lease_id,
-        Variant::Storage,
-        &Owner::account(account_id),
-        new.size_bytes,
-        new.cost_micros,
-        new.duration_seconds,
-        now,
-    );
+) -> Result<(lease::Model, storage_object::Model), DbErr> {
+    let mut row =
+        base_lease(&new.lease_id, Variant::Storage, owner, new.size_bytes, new.cost_micros, new.duration_seconds, now);
     set_hook(&mut row, &new.hook);
-    let lease = row.insert(&txn).await?;
+    let lease = row.insert(txn).await?;
     let object = storage_object::ActiveModel {
         lease_id: Set(new.lease_id),
         blob_key: Set(new.blob_key),
@@ -256,13 +251,9 @@ pub async fn create_storage(
         sha256: Set(new.sha256),
         created_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    schedule_end(&txn, &lease, now).await?;
-    if let Some((claim, render)) = idempotency {
-        crate::idempotency::complete(&txn, claim, 201, &render(&lease, &object)).await?;
-    }
-    txn.commit().await?;
+    schedule_end(txn, &lease, now).await?;
     Ok((lease, object))
 }
 
@@ -276,7 +267,7 @@ pub fn set_hook(row: &mut lease::ActiveModel, hook: &crate::webhook::Hook) {
 /// In a new lease's transaction: its `EndLease` job at the expiry instant and, when asked
 /// for, its `lease.expiring` event.
 pub async fn schedule_end(txn: &impl ConnectionTrait, lease: &lease::Model, now: i64) -> Result<(), DbErr> {
-    let end = EndLease { lease_id: lease.id.clone() };
+    let end = EndLease { lease_id: lease.id.as_str().into() };
     queue::enqueue(txn, &end, RunAt::NotBefore(lease.expires_at), Some(format!("expire:{}", lease.id)), now).await?;
     crate::webhook::schedule_expiry_warning(txn, lease, now).await
 }
@@ -295,7 +286,7 @@ pub fn base_lease(
         id: Set(id.to_owned()),
         variant: Set(variant),
         state: Set(LeaseState::Active),
-        owner_kind: Set(owner.kind.to_owned()),
+        owner_kind: Set(owner.kind),
         owner_id: Set(owner.id.clone()),
         size_bytes: Set(size_bytes),
         cost_micros: Set(cost_micros),
@@ -330,7 +321,7 @@ mod tests {
             id: "lse_x".into(),
             variant: Variant::Storage,
             state,
-            owner_kind: "account".into(),
+            owner_kind: OwnerKind::Account,
             owner_id: "acct_x".into(),
             size_bytes: 1,
             cost_micros: 29,

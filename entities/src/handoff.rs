@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::lease_kind::OwnerKind;
+
 /// A row of `handoff`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "handoff")]
@@ -12,7 +14,7 @@ pub struct Model {
     /// The lease handed off.
     pub lease_id: String,
     /// Owner kind of the lease (copied, for listing).
-    pub owner_kind: String,
+    pub owner_kind: OwnerKind,
     /// Owner id of the lease.
     pub owner_id: String,
     /// SHA-256 of the claim token.

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-pub use crate::lease_kind::{LeaseState, Variant};
+pub use crate::lease_kind::{LeaseState, OwnerKind, Variant};
 
 /// A row of `lease`. Variant columns are `None` for other variants.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,7 +16,7 @@ pub struct Model {
     /// `active`, `expired` or `deleted`.
     pub state: LeaseState,
     /// `account` or `wallet`.
-    pub owner_kind: String,
+    pub owner_kind: OwnerKind,
     /// Account id or wallet address.
     pub owner_id: String,
     /// Priced size: file size, capacity or `max_body_bytes`.

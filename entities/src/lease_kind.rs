@@ -1,4 +1,4 @@
-//! The lease's variant and state, as stored (text columns) and as typed values.
+//! The lease's variant, state and owner kind, as stored (text columns) and as typed values.
 
 use sea_orm::entity::prelude::*;
 
@@ -99,5 +99,35 @@ mod tests {
             assert_eq!(s.to_value(), s.as_str());
         }
         assert_eq!(Variant::parse("Storage"), None);
+    }
+}
+
+/// Who may own leases and handoffs (SPEC §4): an operator-made account, or a wallet that
+/// paid (§4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerKind {
+    /// An account with API keys and a prepaid balance.
+    #[sea_orm(string_value = "account")]
+    Account,
+    /// A wallet address (EIP-55).
+    #[sea_orm(string_value = "wallet")]
+    Wallet,
+}
+
+impl OwnerKind {
+    /// The name as stored and shown (`account`, `wallet`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Wallet => "wallet",
+        }
+    }
+}
+
+impl std::fmt::Display for OwnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -43,7 +43,7 @@ impl Composed {
         let (kick, kicks) = tokio::sync::mpsc::channel::<String>(FAST_PATH_QUEUE);
         state.after_commit.install(Box::new(move |committed| match committed {
             Committed::WebhookEvents { lease_id } => {
-                kick.try_send(lease_id).ok();
+                kick.try_send(lease_id.into()).ok();
             }
         }));
         Ok(Self { state, worker: Some(worker), kicks: Some(kicks) })

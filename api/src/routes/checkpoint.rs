@@ -5,29 +5,27 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use axum::Json;
 use bytes::Bytes;
-use leasehold_core::accounts::AccountError;
 use leasehold_core::checkpoint::{self, CreateError, NewCheckpoint, NewVersion, Written};
-use leasehold_core::leases::{self, Owner, Variant};
-use leasehold_core::time::{http_date, rfc3339};
+use leasehold_core::leases::{self, Owner};
 use leasehold_core::{ids, tokens};
 use leasehold_entities::{checkpoint_version, lease};
-use serde_json::{Value, json};
+use sea_orm::DatabaseTransaction;
 
-use super::leases::{delete_lease, lease_headers};
-use crate::error::{ApiError, put_header};
+use super::leases::delete_lease;
+use crate::error::ApiError;
 use crate::extract::{
     AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited, single_header,
     to_i64,
 };
-use crate::idempotency::{self, Start};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views::{self, version_headers};
 use crate::webhook_headers;
+use crate::write::{self, Bill, Creation, Idempotent, Reply, Scope};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -87,50 +85,29 @@ async fn read_version_body(body: Body, headers: &HeaderMap, max: u64) -> Result<
     Ok((content_type, bytes))
 }
 
-/// Stores a version's body under a fresh key.
-async fn store_body(
-    state: &AppState,
-    lease_id: &str,
-    content_type: String,
-    bytes: Bytes,
-) -> Result<NewVersion, ApiError> {
-    let new = NewVersion {
+/// A version's body about to be stored under a fresh key of its lease.
+fn new_version(lease_id: &str, content_type: String, bytes: &Bytes) -> NewVersion {
+    NewVersion {
         blob_key: checkpoint::version_key(lease_id),
         content_type,
         size_bytes: to_i64(bytes.len() as u64),
-        sha256: tokens::sha256_hex(&bytes),
-    };
-    state.metrics.bytes_in.inc_by(bytes.len() as u64);
-    state.blobs.put_bytes(&new.blob_key, bytes).await?;
-    Ok(new)
+        sha256: tokens::sha256_hex(bytes),
+    }
 }
 
+/// Stores a version's body (the pipeline's stage step).
+async fn store_body(state: &AppState, version: &NewVersion, bytes: &mut Option<Bytes>) -> Result<(), ApiError> {
+    let bytes = bytes.take().ok_or_else(|| ApiError::internal(&"version body taken twice"))?;
+    state.metrics.bytes_in.inc_by(bytes.len() as u64);
+    state.blobs.put_bytes(&version.blob_key, bytes).await?;
+    Ok(())
+}
+
+/// Removes a stored body that did not become a version.
 async fn discard(state: &AppState, key: &str) {
     if let Err(e) = state.blobs.delete(key).await {
         tracing::error!(blob.key = %key, error = %e, "could not remove the body of a refused version");
     }
-}
-
-fn created_json(state: &AppState, lease: &lease::Model, v: &checkpoint_version::Model) -> Value {
-    let workflow = lease.workflow_id.clone().unwrap_or_default();
-    json!({
-        "status": "ok",
-        "lease_id": lease.id,
-        "variant": Variant::Checkpoint,
-        "workflow_id": workflow,
-        "version": v.version,
-        "size_bytes": v.size_bytes,
-        "sha256": v.sha256,
-        "content_type": v.content_type,
-        "max_body_bytes": lease.max_body_bytes,
-        "max_versions": lease.max_versions,
-        "created_at": rfc3339(lease.created_at),
-        "expires_at": rfc3339(lease.expires_at),
-        "duration_seconds": lease.duration_seconds,
-        "cost_micros": lease.cost_micros.to_string(),
-        "checkpoint_url": state.url(&format!("/api/checkpoint/{workflow}")),
-        "webhook_url": lease.webhook_url,
-    })
 }
 
 struct Shape {
@@ -185,84 +162,87 @@ async fn create(
     let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
     let (content_type, bytes) = read_version_body(body, &headers, shape.max_body_bytes).await?;
     let owner = auth.owner();
-    let scope = format!("{}:{}|POST /api/checkpoint", owner.kind, owner.id);
     let numbers = [shape.duration, shape.max_body_bytes, shape.max_versions].map(|n| n.to_string());
     let body_hash = tokens::sha256_hex(&bytes);
     let hook = webhook.fingerprint();
     let parts = [shape.workflow_id.as_str(), &numbers[0], &numbers[1], &numbers[2], &content_type, &body_hash, &hook];
-    let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
-        Start::Respond(replay) => return Ok(replay),
-        Start::Proceed(claim) => claim,
-    };
+    let idempotent = Idempotent { headers: &headers, scope: Scope::Checkpoint(&owner), parts: &parts };
     let new = NewCheckpoint {
         lease_id: ids::lease_id(),
-        workflow_id: shape.workflow_id,
+        workflow_id: shape.workflow_id.clone(),
         max_body_bytes: to_i64(shape.max_body_bytes),
         max_versions: to_i64(shape.max_versions),
         duration_seconds: to_i64(shape.duration),
         cost_micros: to_i64(state.config.tariff.cost_micros(shape.max_body_bytes, shape.duration)),
         hook: webhook.hook(&state.secrets),
     };
-    let shown_secret = webhook.shown_secret().map(str::to_owned);
-    // Store and commit in their own task: a client that goes away cannot leave bytes
-    // without a row.
-    let account_id = auth.account.id.clone();
-    tokio::spawn(async move {
-        let result =
-            store_and_create(&state, &account_id, new, content_type, bytes, claim.as_deref(), shown_secret).await;
-        if result.is_err() {
-            idempotency::release(&state, claim.as_deref()).await;
-        }
-        result
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
+    let first = new_version(&new.lease_id, content_type.clone(), &bytes);
+    let creation = CreateCheckpoint {
+        account_id: auth.account.id.clone(),
+        owner: owner.clone(),
+        new,
+        first,
+        bytes: Some(bytes),
+        webhook_secret: webhook.shown_secret().map(str::to_owned),
+    };
+    write::create(&state, Some(idempotent), creation).await
 }
 
-async fn store_and_create(
-    state: &AppState,
-    account_id: &str,
+/// A Checkpoint with its first version on its way through the write pipeline.
+struct CreateCheckpoint {
+    account_id: String,
+    owner: Owner,
     new: NewCheckpoint,
-    content_type: String,
-    bytes: Bytes,
-    claim: Option<&str>,
-    shown_secret: Option<String>,
-) -> Result<Response, ApiError> {
-    let first = store_body(state, &new.lease_id, content_type, bytes).await?;
-    let with_secret = |mut v: Value| {
-        v["webhook_secret"] = shown_secret.clone().into();
-        v
-    };
-    let render = |l: &lease::Model, v: &checkpoint_version::Model| {
-        let body = with_secret(created_json(state, l, v)).to_string();
-        if shown_secret.is_some() { idempotency::seal(state, &body) } else { body }
-    };
-    let idem = claim.map(|c| (c, &render as &checkpoint::RenderCreated<'_>));
-    match checkpoint::create(&state.db, account_id, &new, &first, idem, state.now()).await {
-        Ok((lease, version)) => {
-            tracing::info!(lease.id = %lease.id, cost_micros = lease.cost_micros, "checkpoint lease created");
-            let body = with_secret(created_json(state, &lease, &version));
-            Ok((StatusCode::CREATED, lease_headers(&lease), Json(body)).into_response())
+    first: NewVersion,
+    bytes: Option<Bytes>,
+    webhook_secret: Option<String>,
+}
+
+impl Creation for CreateCheckpoint {
+    type Created = (lease::Model, checkpoint_version::Model);
+
+    async fn stage(&mut self, state: &AppState) -> Result<(), ApiError> {
+        store_body(state, &self.first, &mut self.bytes).await
+    }
+
+    fn bill(&self) -> Option<Bill> {
+        Some(Bill {
+            account_id: self.account_id.clone(),
+            cost_micros: self.new.cost_micros,
+            lease_id: self.new.lease_id.clone(),
+        })
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<Self::Created, ApiError> {
+        checkpoint::create(txn, &self.owner, &self.new, &self.first, now).await.map_err(|e| match e {
+            CreateError::WorkflowExists => ApiError::new(
+                StatusCode::CONFLICT,
+                "workflow_exists",
+                "an active checkpoint of this workflow already exists",
+            )
+            .with("workflow_id", self.new.workflow_id.clone()),
+            CreateError::Db(e) => e.into(),
+        })
+    }
+
+    fn respond(&self, state: &AppState, (lease, version): &Self::Created) -> Reply {
+        let shown_secret = self.webhook_secret.as_deref();
+        Reply {
+            status: StatusCode::CREATED,
+            headers: views::lease_headers(lease),
+            body: views::checkpoint_created(state, lease, version, shown_secret),
+            secret: shown_secret.is_some(),
         }
-        Err(e) => {
-            if let Err(cleanup) = state.blobs.delete_prefix(&leasehold_core::blob::lease_prefix(&new.lease_id)).await {
-                tracing::error!(lease.id = %new.lease_id, error = %cleanup, "could not remove the bytes of an uncommitted lease");
-            }
-            Err(match e {
-                CreateError::WorkflowExists => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "workflow_exists",
-                    "an active checkpoint of this workflow already exists",
-                )
-                .with("workflow_id", new.workflow_id),
-                CreateError::Account(e) => {
-                    if !matches!(e, AccountError::InsufficientBalance { .. }) {
-                        tracing::error!(error = %e, "creating a checkpoint failed");
-                    }
-                    e.into()
-                }
-            })
+    }
+
+    async fn discard(&self, state: &AppState) {
+        if let Err(e) = state.blobs.delete_prefix(&leasehold_core::blob::lease_prefix(&self.new.lease_id)).await {
+            tracing::error!(lease.id = %self.new.lease_id, error = %e, "could not remove the bytes of an uncommitted lease");
         }
+    }
+
+    async fn committed(&self, _state: &AppState, (lease, _): &Self::Created) {
+        tracing::info!(lease.id = %lease.id, cost_micros = lease.cost_micros, "checkpoint lease created");
     }
 }
 
@@ -285,17 +265,6 @@ fn parse_tag(tag: &str) -> Option<i64> {
 fn none_match(headers: &HeaderMap, version: i64) -> Result<bool, ApiError> {
     let Some(tags) = header_text(headers, "If-None-Match")? else { return Ok(false) };
     Ok(tags.split(',').any(|t| t.trim() == "*" || parse_tag(t) == Some(version)))
-}
-
-/// The headers of a version's body (also sent by a Checkpoint claim).
-pub fn version_headers(lease: &lease::Model, v: &checkpoint_version::Model) -> Result<HeaderMap, ApiError> {
-    let mut h = lease_headers(lease);
-    put_header(&mut h, HeaderName::from_static("x-checkpoint-version"), v.version.to_string())?;
-    put_header(&mut h, HeaderName::from_static("x-workflow-id"), lease.workflow_id.clone().unwrap_or_default())?;
-    put_header(&mut h, header::ETAG, format!("\"{}\"", v.version))?;
-    put_header(&mut h, header::LAST_MODIFIED, http_date(v.created_at))?;
-    put_header(&mut h, header::CONTENT_TYPE, v.content_type.clone())?;
-    Ok(h)
 }
 
 /// A version's body, streamed from the blob store.
@@ -371,62 +340,56 @@ async fn write(
     let lease = serving(&state, &auth.owner(), &workflow_id).await?;
     let max = u64::try_from(lease.max_body_bytes.unwrap_or(0)).unwrap_or(0);
     let (content_type, bytes) = read_version_body(body, &headers, max).await?;
-    tokio::spawn(async move { store_and_write(&state, lease, expected, content_type, bytes).await })
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+    let version = new_version(&lease.id, content_type, &bytes);
+    write::create(&state, None, WriteVersion { lease, expected, version, bytes: Some(bytes) }).await
 }
 
-async fn store_and_write(
-    state: &AppState,
+/// A new version on its way through the write pipeline (no `Idempotency-Key`: `If-Match`
+/// makes a retry safe).
+struct WriteVersion {
     lease: lease::Model,
     expected: Option<i64>,
-    content_type: String,
-    bytes: Bytes,
-) -> Result<Response, ApiError> {
-    let new = store_body(state, &lease.id, content_type, bytes).await?;
-    let written = match checkpoint::write(&state.db, &lease.id, expected, &new, state.now()).await {
-        Ok(w) => w,
-        Err(e) => {
-            discard(state, &new.blob_key).await;
-            return Err(e.into());
-        }
-    };
-    match written {
-        Written::Stored { version, pruned } => {
-            for key in &pruned {
-                if let Err(e) = state.blobs.delete(key).await {
-                    // The row is gone; the bytes go with the lease's purge.
-                    tracing::error!(lease.id = %lease.id, error = %e, "could not delete a pruned version's bytes");
-                }
-            }
-            let body = json!({
-                "status": "ok",
-                "lease_id": lease.id,
-                "workflow_id": lease.workflow_id,
-                "version": version.version,
-                "size_bytes": version.size_bytes,
-                "sha256": version.sha256,
-                "updated_at": rfc3339(version.created_at),
-            });
-            let mut headers = lease_headers(&lease);
-            headers.insert(HeaderName::from_static("x-checkpoint-version"), HeaderValue::from(version.version));
-            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", version.version)) {
-                headers.insert(header::ETAG, etag);
-            }
-            Ok((headers, Json(body)).into_response())
-        }
-        Written::Conflict { current } => {
-            discard(state, &new.blob_key).await;
-            Err(ApiError::new(
+    version: NewVersion,
+    bytes: Option<Bytes>,
+}
+
+impl Creation for WriteVersion {
+    /// The version and the blob keys of the versions it pruned.
+    type Created = (checkpoint_version::Model, Vec<String>);
+
+    async fn stage(&mut self, state: &AppState) -> Result<(), ApiError> {
+        store_body(state, &self.version, &mut self.bytes).await
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<Self::Created, ApiError> {
+        match checkpoint::write(txn, &self.lease.id, self.expected, &self.version, now).await? {
+            Written::Stored { version, pruned } => Ok((version, pruned)),
+            Written::Conflict { current } => Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "version_conflict",
                 format!("If-Match names another version; the current version is {current}"),
             )
-            .with("current_version", current))
+            .with("current_version", current)),
+            Written::Gone(gone) => Err(ApiError::gone(gone)),
         }
-        Written::Gone(gone) => {
-            discard(state, &new.blob_key).await;
-            Err(ApiError::gone(gone))
+    }
+
+    fn respond(&self, _state: &AppState, (version, _): &Self::Created) -> Reply {
+        let (headers, body) = views::version_written(&self.lease, version);
+        Reply { status: StatusCode::OK, headers, body, secret: false }
+    }
+
+    async fn discard(&self, state: &AppState) {
+        discard(state, &self.version.blob_key).await;
+    }
+
+    /// Deletes the pruned versions' bytes (their rows went in the commit; bytes that
+    /// cannot be deleted now go with the lease's purge).
+    async fn committed(&self, state: &AppState, (_, pruned): &Self::Created) {
+        for key in pruned {
+            if let Err(e) = state.blobs.delete(key).await {
+                tracing::error!(lease.id = %self.lease.id, error = %e, "could not delete a pruned version's bytes");
+            }
         }
     }
 }

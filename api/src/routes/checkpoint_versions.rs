@@ -12,12 +12,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::checkpoint::{WorkflowPath, body_response, serving, version_pruned};
-use super::leases::lease_headers;
 use crate::error::ApiError;
 use crate::extract::AccountAuth;
 use crate::openapi::ErrorBody;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::views::lease_headers;
 
 /// The versions routes.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -21,12 +21,12 @@ use leasehold_core::time::rfc3339;
 use leasehold_entities::{handoff as handoff_row, lease, storage_object};
 use sea_orm::EntityTrait;
 
-use super::checkpoint::version_headers;
 use super::store::content_disposition;
 use crate::error::{ApiError, put_header};
 use crate::extract::HandoffPath;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views::version_headers;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

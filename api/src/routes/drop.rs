@@ -4,30 +4,28 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use leasehold_core::blob::{BlobError, ByteStream};
 use leasehold_core::ids;
 use leasehold_core::leases;
 use leasehold_core::mailbox::{self, Dropped, NewMessage, PendingDrop};
-use leasehold_core::time::rfc3339;
 use leasehold_entities::{lease, mailbox_message};
-use serde_json::{Value, json};
+use sea_orm::DatabaseTransaction;
 
-use super::leases::lease_headers;
 use crate::after_commit::Committed;
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, BodyError, content_type, optional_u64, read_limited};
-use crate::idempotency::{self, Start};
 use crate::metered;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views;
+use crate::write::{self, Creation, Idempotent, Reply, Scope, Unread};
 
 /// Mailboxes whose messages may be this large are read into memory (one allocation per
 /// drop, bounded by the cap); larger caps stream into the blob store.
@@ -89,23 +87,93 @@ pub async fn drop_message(
             fresh
         }
     };
-    let scope = format!("mailbox:{}|drop", lease.id);
     let length = declared.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    let claim = match idempotency::start(&state, &headers, &scope, &[&content_type, &length]).await? {
-        Start::Respond(replay) => return Ok(replay),
-        Start::Proceed(claim) => claim,
-    };
-    // Store and commit in a task of their own: a client that goes away mid-commit cannot
-    // leave bytes without a row behind.
-    tokio::spawn(async move {
-        let result = store_and_commit(&state, &lease, content_type, body, claim.as_deref()).await;
-        if result.is_err() {
-            idempotency::release(&state, claim.as_deref()).await;
+    let parts = [content_type.as_str(), &length];
+    let idempotent = Idempotent { headers: &headers, scope: Scope::Drop(&lease.id), parts: &parts };
+    let id = ids::message_id();
+    let key = mailbox::message_key(&lease.id, &id);
+    let message = NewMessage { id, content_type: content_type.clone(), size_bytes: 0, sha256: String::new() };
+    let creation = NewDrop { lease: lease.clone(), key, message, body: Unread::new(body) };
+    write::create(&state, Some(idempotent), creation).await
+}
+
+/// A drop on its way through the write pipeline. Without an `Idempotency-Key` it commits
+/// with whatever other drops are waiting (group commit); with one, in the transaction that
+/// stores its replay.
+struct NewDrop {
+    lease: lease::Model,
+    key: String,
+    message: NewMessage,
+    body: Unread<Body>,
+}
+
+impl NewDrop {
+    fn pending(&self, now: i64) -> PendingDrop {
+        PendingDrop { lease_id: self.lease.id.clone(), message: self.message.clone(), now }
+    }
+
+    fn outcome(&self, dropped: Dropped) -> Result<mailbox_message::Model, ApiError> {
+        match dropped {
+            Dropped::Stored(row) => Ok(row),
+            Dropped::Full => Err(mailbox_full(&self.lease)),
+            Dropped::Gone(gone) => Err(ApiError::gone(gone)),
         }
-        result
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
+    }
+}
+
+impl Creation for NewDrop {
+    type Created = mailbox_message::Model;
+
+    async fn stage(&mut self, state: &AppState) -> Result<(), ApiError> {
+        let body = self.body.take()?;
+        let max = self.lease.max_message_bytes.unwrap_or(0);
+        let (size, sha256) = if max <= BUFFERED_MAX {
+            let bytes = read_bounded(body, max).await?;
+            let sha = leasehold_core::tokens::sha256_hex(&bytes);
+            let size = bytes.len();
+            state.blobs.put_bytes(&self.key, bytes).await?;
+            (size as u64, sha)
+        } else {
+            store_streamed(state, &self.key, body, max).await?
+        };
+        state.metrics.bytes_in.inc_by(size);
+        self.message.size_bytes = i64::try_from(size).unwrap_or(i64::MAX);
+        self.message.sha256 = sha256;
+        Ok(())
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<Self::Created, ApiError> {
+        let mut outcomes = mailbox::commit_drops_in(txn, &[self.pending(now)]).await?;
+        self.outcome(outcomes.remove(0))
+    }
+
+    async fn commit_alone(&self, state: &AppState, now: i64) -> Result<Self::Created, ApiError> {
+        self.outcome(state.drops.commit(self.pending(now)).await?)
+    }
+
+    fn respond(&self, _state: &AppState, row: &Self::Created) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            headers: views::lease_headers(&self.lease),
+            body: views::message_dropped(row),
+            secret: false,
+        }
+    }
+
+    async fn discard(&self, state: &AppState) {
+        if let Err(e) = state.blobs.delete(&self.key).await {
+            tracing::error!(lease.id = %self.lease.id, error = %e, "could not remove the bytes of a refused drop");
+        }
+    }
+
+    /// Wakes the mailbox's long polls and event streams on this pod (other pods hear the
+    /// commit's notification) and announces its webhook event.
+    async fn committed(&self, state: &AppState, _row: &Self::Created) {
+        state.wake.notify(&self.lease.id);
+        if self.lease.webhook_url.is_some() {
+            state.after_commit.emit(Committed::WebhookEvents { lease_id: self.lease.id.as_str().into() });
+        }
+    }
 }
 
 /// Refuses, before anything is stored, a drop that cannot fit: an empty or oversize
@@ -120,61 +188,6 @@ fn precheck(lease: &lease::Model, declared: Option<i64>) -> Result<(), ApiError>
         _ if lease.message_count >= lease.max_messages.unwrap_or(0) || used >= capacity => Err(mailbox_full(lease)),
         _ => Ok(()),
     }
-}
-
-fn created_json(m: &mailbox_message::Model) -> Value {
-    json!({
-        "status": "ok",
-        "message_id": m.id,
-        "seq": m.seq,
-        "size_bytes": m.size_bytes,
-        "content_type": m.content_type,
-        "sha256": m.sha256,
-        "received_at": rfc3339(m.received_at),
-    })
-}
-
-async fn store_and_commit(
-    state: &AppState,
-    lease: &lease::Model,
-    content_type: String,
-    body: Body,
-    claim: Option<&str>,
-) -> Result<Response, ApiError> {
-    let id = ids::message_id();
-    let key = mailbox::message_key(&lease.id, &id);
-    let max = lease.max_message_bytes.unwrap_or(0);
-    let (size, sha256) = if max <= BUFFERED_MAX {
-        let bytes = read_bounded(body, max).await?;
-        let sha = leasehold_core::tokens::sha256_hex(&bytes);
-        let size = bytes.len();
-        state.blobs.put_bytes(&key, bytes).await?;
-        (size as u64, sha)
-    } else {
-        store_streamed(state, &key, body, max).await?
-    };
-    state.metrics.bytes_in.inc_by(size);
-    let message = NewMessage { id, content_type, size_bytes: i64::try_from(size).unwrap_or(i64::MAX), sha256 };
-    let render: mailbox::RenderMessage = |m| created_json(m).to_string();
-    let idempotency = claim.map(|c| (c.to_owned(), render));
-    let pending = PendingDrop { lease_id: lease.id.clone(), message, idempotency, now: state.now() };
-    let outcome = state.drops.commit(pending).await;
-    let error = match outcome {
-        Ok(Dropped::Stored(row)) => {
-            state.wake.notify(&lease.id);
-            if lease.webhook_url.is_some() {
-                state.after_commit.emit(Committed::WebhookEvents { lease_id: lease.id.clone() });
-            }
-            return Ok((StatusCode::CREATED, lease_headers(lease), Json(created_json(&row))).into_response());
-        }
-        Ok(Dropped::Full) => mailbox_full(lease),
-        Ok(Dropped::Gone(gone)) => ApiError::gone(gone),
-        Err(e) => e.into(),
-    };
-    if let Err(e) = state.blobs.delete(&key).await {
-        tracing::error!(lease.id = %lease.id, error = %e, "could not remove the bytes of a refused drop");
-    }
-    Err(error)
 }
 
 /// Reads a body of 1..=`max` bytes into memory.

@@ -3,22 +3,24 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use axum::Json;
 use leasehold_core::handoff::{self, NewHandoff};
 use leasehold_core::time::rfc3339;
 use leasehold_core::{ids, tokens};
 use leasehold_entities::{handoff as handoff_row, lease};
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::leases::serving_lease;
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, ApiJson, ApiQuery, HandoffPath, LeaseIdPath};
-use crate::idempotency::{self, Start};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views::{self, handoff_json};
+use crate::write::{self, Creation, Idempotent, Reply, Scope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,43 +29,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(issue)).routes(routes!(list)).routes(routes!(show, revoke))
 }
 
-/// The public JSON of a handoff (never its token).
-pub fn handoff_json(h: &handoff_row::Model) -> Value {
-    json!({
-        "handoff_id": h.id,
-        "lease_id": h.lease_id,
-        "max_claims": h.max_claims,
-        "claims_completed": h.claims_completed,
-        "claims_in_flight": h.claims_in_flight,
-        "delete_on_claim": h.delete_on_claim,
-        "created_at": rfc3339(h.created_at),
-        "expires_at": rfc3339(h.expires_at),
-        "revoked_at": h.revoked_at.map(rfc3339),
-    })
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IssueBody {
     max_claims: Option<u64>,
     delete_on_claim: Option<bool>,
     ttl_seconds: Option<u64>,
-}
-
-fn issued_json(state: &AppState, h: &handoff_row::Model, lease: &lease::Model, token: &str) -> Value {
-    json!({
-        "status": "ok",
-        "handoff_id": h.id,
-        "handoff_token": token,
-        "claim_url": state.url(&format!("/api/claim/{token}")),
-        "lease_id": lease.id,
-        "variant": lease.variant,
-        "max_claims": h.max_claims,
-        "delete_on_claim": h.delete_on_claim,
-        "created_at": rfc3339(h.created_at),
-        "expires_at": rfc3339(h.expires_at),
-        "lease_expires_at": rfc3339(lease.expires_at),
-    })
 }
 
 #[utoipa::path(post,
@@ -99,36 +70,49 @@ async fn issue(
         None => lease.expires_at,
     };
     let delete_on_claim = body.delete_on_claim.unwrap_or(false);
-    let scope = format!("{}:{}|POST /api/handoff/{}", owner.kind, owner.id, lease.id);
     let ttl = body.ttl_seconds.map_or_else(|| "-".to_owned(), |t| t.to_string());
     let parts = [max_claims.to_string(), delete_on_claim.to_string(), ttl];
-    let claim = match idempotency::start(&state, &headers, &scope, &parts.each_ref().map(String::as_str)).await? {
-        Start::Respond(replay) => return Ok(replay),
-        Start::Proceed(claim) => claim,
-    };
+    let parts = parts.each_ref().map(String::as_str);
+    let idempotent = Idempotent { headers: &headers, scope: Scope::Handoff(&owner, &lease.id), parts: &parts };
     let token = tokens::random_hex32();
     let new = NewHandoff {
         lease_id: lease.id.clone(),
-        owner,
+        owner: owner.clone(),
         token_hash: tokens::sha256_hex(token.as_bytes()),
         max_claims: i64::try_from(max_claims).unwrap_or(i64::MAX),
         delete_on_claim,
         expires_at,
     };
-    // The replayable response carries the token: sealed.
-    let render =
-        |h: &handoff_row::Model| idempotency::seal(&state, &issued_json(&state, h, &lease, &token).to_string());
-    let idem = claim.as_deref().map(|c| (c, &render as &handoff::RenderIssued<'_>));
-    let issued = match handoff::issue(&state.db, new, idem, now).await {
-        Ok(h) => h,
-        Err(e) => {
-            idempotency::release(&state, claim.as_deref()).await;
-            return Err(e.into());
+    write::create(&state, Some(idempotent), IssueHandoff { lease: lease.clone(), new, token }).await
+}
+
+/// A handoff on its way through the write pipeline.
+struct IssueHandoff {
+    lease: lease::Model,
+    new: NewHandoff,
+    token: String,
+}
+
+impl Creation for IssueHandoff {
+    type Created = handoff_row::Model;
+
+    async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<handoff_row::Model, ApiError> {
+        Ok(handoff::issue(txn, self.new.clone(), now).await?)
+    }
+
+    /// The response carries the token: its replay copy is sealed.
+    fn respond(&self, state: &AppState, h: &handoff_row::Model) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            headers: views::lease_headers(&self.lease),
+            body: views::handoff_issued(state, h, &self.lease, &self.token),
+            secret: true,
         }
-    };
-    tracing::info!(lease.id = %lease.id, handoff.id = %issued.id, max_claims, "handoff issued");
-    let body = issued_json(&state, &issued, &lease, &token);
-    Ok((StatusCode::CREATED, super::leases::lease_headers(&lease), Json(body)).into_response())
+    }
+
+    async fn committed(&self, _state: &AppState, h: &handoff_row::Model) {
+        tracing::info!(lease.id = %self.lease.id, handoff.id = %h.id, max_claims = h.max_claims, "handoff issued");
+    }
 }
 
 #[derive(Deserialize)]

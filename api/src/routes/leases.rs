@@ -1,8 +1,7 @@
-//! Leases of every variant: list, show, delete (SPEC §5), and the JSON and headers every
-//! lease response shares.
+//! Leases of every variant: list, show, delete (SPEC §5).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::HeaderMap;
 
 use axum::Json;
 use leasehold_core::leases::{self, DeleteOutcome, LeaseState, ListFilter, Owner, Variant};
@@ -17,67 +16,13 @@ use crate::error::ApiError;
 use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, cursor, page_limit};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views::{lease_headers, lease_json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// `/api/leases…`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(show, remove)).routes(routes!(deliveries))
-}
-
-/// `X-Lease-Id` and `X-Lease-Expires-At`, carried by every lease response.
-pub fn lease_headers(lease: &lease::Model) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&lease.id) {
-        headers.insert(HeaderName::from_static("x-lease-id"), v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&rfc3339(lease.expires_at)) {
-        headers.insert(HeaderName::from_static("x-lease-expires-at"), v);
-    }
-    headers
-}
-
-/// The public JSON of a lease, with its variant's fields.
-pub fn lease_json(state: &AppState, lease: &lease::Model, object: Option<&storage_object::Model>) -> Value {
-    let now = state.now();
-    let mut v = json!({
-        "lease_id": lease.id,
-        "variant": lease.variant,
-        "state": leases::effective_state(lease, now),
-        "owner": { "kind": lease.owner_kind, "id": lease.owner_id },
-        "size_bytes": lease.size_bytes,
-        "created_at": rfc3339(lease.created_at),
-        "expires_at": rfc3339(lease.expires_at),
-        "duration_seconds": lease.duration_seconds,
-        "cost_micros": lease.cost_micros.to_string(),
-        "deleted_at": lease.deleted_at.map(rfc3339),
-        "webhook_url": lease.webhook_url,
-        "expiry_warning_seconds": lease.expiry_warning_seconds,
-        "deliveries_url": state.url(&format!("/api/leases/{}/deliveries", lease.id)),
-    });
-    if lease.variant == leases::Variant::Mailbox {
-        v["capacity_bytes"] = lease.capacity_bytes.into();
-        v["max_message_bytes"] = lease.max_message_bytes.into();
-        v["max_messages"] = lease.max_messages.into();
-        v["used_bytes"] = lease.used_bytes.into();
-        v["message_count"] = lease.message_count.into();
-        v["poll_url"] = state.url(&format!("/api/mailbox/{}/messages", lease.id)).into();
-    }
-    if lease.variant == leases::Variant::Checkpoint {
-        let workflow = lease.workflow_id.clone().unwrap_or_default();
-        v["workflow_id"] = workflow.clone().into();
-        v["current_version"] = lease.current_version.into();
-        v["max_body_bytes"] = lease.max_body_bytes.into();
-        v["max_versions"] = lease.max_versions.into();
-        v["checkpoint_url"] = state.url(&format!("/api/checkpoint/{workflow}")).into();
-    }
-    if let Some(o) = object {
-        v["file_name"] = o.file_name.clone().into();
-        v["content_type"] = o.content_type.clone().into();
-        v["sha256"] = o.sha256.clone().into();
-        v["download_url"] = state.url(&format!("/api/download/{}", lease.id)).into();
-    }
-    v
 }
 
 /// Loads a lease the caller owns that still serves; 404 for unknown or foreign, 410 when

@@ -10,26 +10,27 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use axum::Json;
-use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::BlobError;
-use leasehold_core::leases::{self, Variant};
+use leasehold_core::leases::{self, Owner, Variant};
 use leasehold_core::mailbox::{self, NewMailbox};
 use leasehold_core::time::rfc3339;
 use leasehold_core::{ids, tokens};
-use leasehold_entities::{lease, mailbox_message};
+use leasehold_entities::lease;
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::leases::{delete_variant, lease_headers, serving_lease};
+use super::leases::{delete_variant, serving_lease};
 use crate::error::{ApiError, put_header};
 use crate::extract::{
     AccountAuth, ApiPath, ApiQuery, LeaseIdPath, bad_parameter, duration_seconds, optional_u64, page_limit,
     required_u64, to_i64,
 };
-use crate::idempotency::{self, Start};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views::{self, lease_headers};
 use crate::webhook_headers;
+use crate::write::{self, Bill, Creation, Idempotent, Reply, Scope};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -79,31 +80,6 @@ fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
     Ok(Shape { capacity, duration, max_message_bytes, max_messages })
 }
 
-/// The drop URL of a token.
-fn drop_url(state: &AppState, token: &str) -> String {
-    state.url(&format!("/api/mailbox/{token}/drop"))
-}
-
-fn created_json(state: &AppState, lease: &lease::Model, token: &str, webhook_secret: Option<&str>) -> Value {
-    json!({
-        "status": "ok",
-        "lease_id": lease.id,
-        "variant": Variant::Mailbox,
-        "drop_url": drop_url(state, token),
-        "poll_url": state.url(&format!("/api/mailbox/{}/messages", lease.id)),
-        "events_url": state.url(&format!("/api/mailbox/{}/events", lease.id)),
-        "created_at": rfc3339(lease.created_at),
-        "expires_at": rfc3339(lease.expires_at),
-        "duration_seconds": lease.duration_seconds,
-        "capacity_bytes": lease.capacity_bytes,
-        "max_message_bytes": lease.max_message_bytes,
-        "max_messages": lease.max_messages,
-        "cost_micros": lease.cost_micros.to_string(),
-        "webhook_url": lease.webhook_url,
-        "webhook_secret": webhook_secret,
-    })
-}
-
 #[utoipa::path(post,
     path = "/api/mailbox",
     tag = "mailbox",
@@ -115,44 +91,69 @@ async fn create(State(state): State<AppState>, auth: AccountAuth, headers: Heade
     let shape = validate(&state, &headers)?;
     let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
     let owner = auth.owner();
-    let scope = format!("{}:{}|POST /api/mailbox", owner.kind, owner.id);
     let numbers = [shape.capacity, shape.duration, shape.max_message_bytes, shape.max_messages].map(|n| n.to_string());
     let hook = webhook.fingerprint();
     let parts = [numbers[0].as_str(), &numbers[1], &numbers[2], &numbers[3], &hook];
-    let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
-        Start::Respond(replay) => return Ok(replay),
-        Start::Proceed(claim) => claim,
-    };
-    let cost = to_i64(state.config.tariff.cost_micros(shape.capacity, shape.duration));
+    let idempotent = Idempotent { headers: &headers, scope: Scope::Mailbox(&owner), parts: &parts };
     let token = tokens::new_drop_token();
-    let shown_secret = webhook.shown_secret();
     let new = NewMailbox {
         lease_id: ids::lease_id(),
         capacity_bytes: to_i64(shape.capacity),
         max_message_bytes: to_i64(shape.max_message_bytes),
         max_messages: to_i64(shape.max_messages),
         duration_seconds: to_i64(shape.duration),
-        cost_micros: cost,
+        cost_micros: to_i64(state.config.tariff.cost_micros(shape.capacity, shape.duration)),
         drop_token_hash: tokens::sha256_hex(token.as_bytes()),
         hook: webhook.hook(&state.secrets),
     };
-    // The replayable response carries the drop token (and a minted secret): sealed.
-    let render =
-        |l: &lease::Model| idempotency::seal(&state, &created_json(&state, l, &token, shown_secret).to_string());
-    let idem = claim.as_deref().map(|c| (c, &render as &mailbox::RenderLease<'_>));
-    let lease = match mailbox::create(&state.db, &auth.account.id, new, idem, state.now()).await {
-        Ok(lease) => lease,
-        Err(e) => {
-            idempotency::release(&state, claim.as_deref()).await;
-            if !matches!(e, AccountError::InsufficientBalance { .. }) {
-                tracing::error!(error = %e, "creating a mailbox failed");
-            }
-            return Err(e.into());
-        }
+    let creation = CreateMailbox {
+        account_id: auth.account.id.clone(),
+        owner: owner.clone(),
+        new,
+        token,
+        webhook_secret: webhook.shown_secret().map(str::to_owned),
     };
-    tracing::info!(lease.id = %lease.id, capacity_bytes = shape.capacity, cost_micros = cost, "mailbox lease created");
-    let body = created_json(&state, &lease, &token, shown_secret);
-    Ok((StatusCode::CREATED, lease_headers(&lease), Json(body)).into_response())
+    write::create(&state, Some(idempotent), creation).await
+}
+
+/// A Mailbox on its way through the write pipeline.
+struct CreateMailbox {
+    account_id: String,
+    owner: Owner,
+    new: NewMailbox,
+    token: String,
+    webhook_secret: Option<String>,
+}
+
+impl Creation for CreateMailbox {
+    type Created = lease::Model;
+
+    fn bill(&self) -> Option<Bill> {
+        Some(Bill {
+            account_id: self.account_id.clone(),
+            cost_micros: self.new.cost_micros,
+            lease_id: self.new.lease_id.clone(),
+        })
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<lease::Model, ApiError> {
+        Ok(mailbox::create(txn, &self.owner, self.new.clone(), now).await?)
+    }
+
+    /// The response carries the drop token (and a minted secret): its replay copy is
+    /// sealed.
+    fn respond(&self, state: &AppState, lease: &lease::Model) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            headers: views::lease_headers(lease),
+            body: views::mailbox_created(state, lease, &self.token, self.webhook_secret.as_deref()),
+            secret: true,
+        }
+    }
+
+    async fn committed(&self, _state: &AppState, lease: &lease::Model) {
+        tracing::info!(lease.id = %lease.id, capacity_bytes = self.new.capacity_bytes, cost_micros = lease.cost_micros, "mailbox lease created");
+    }
 }
 
 /// A serving Mailbox of the caller (404 for other variants).
@@ -162,18 +163,6 @@ pub async fn owned_mailbox(state: &AppState, auth: &AccountAuth, id: &str) -> Re
         return Err(ApiError::not_found());
     }
     Ok(lease)
-}
-
-/// The listing JSON of one message.
-pub fn item_json(m: &mailbox_message::Model) -> Value {
-    json!({
-        "id": m.id,
-        "seq": m.seq,
-        "size_bytes": m.size_bytes,
-        "content_type": m.content_type,
-        "received_at": rfc3339(m.received_at),
-        "sha256": m.sha256,
-    })
 }
 
 #[derive(Deserialize)]
@@ -233,7 +222,7 @@ async fn list(
     let body = json!({
         "status": "ok",
         "lease_id": lease.id,
-        "items": items.iter().map(item_json).collect::<Vec<_>>(),
+        "items": items.iter().map(views::message_json).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
         "message_count": lease.message_count,
         "used_bytes": lease.used_bytes,

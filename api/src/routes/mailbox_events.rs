@@ -20,12 +20,12 @@ use leasehold_entities::lease;
 use sea_orm::EntityTrait;
 use serde_json::json;
 
-use super::leases::lease_headers;
-use super::mailbox::{item_json, owned_mailbox};
+use super::mailbox::owned_mailbox;
 use crate::error::ApiError;
 use crate::extract::{AccountAuth, LeaseIdPath, header_text};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::views::{lease_headers, message_json};
 use crate::wake::Subscription;
 
 /// Messages read per query.
@@ -109,7 +109,7 @@ impl Feed {
             Ok(items) if !items.is_empty() => {
                 for m in &items {
                     self.queued.push_back(
-                        Event::default().event("message").id(m.seq.to_string()).data(item_json(m).to_string()),
+                        Event::default().event("message").id(m.seq.to_string()).data(message_json(m).to_string()),
                     );
                 }
                 self.cursor = items.last().map_or(self.cursor, |m| m.seq);

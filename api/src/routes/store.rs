@@ -7,29 +7,29 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use axum::Json;
 use futures_util::StreamExt;
-use leasehold_core::accounts::AccountError;
 use leasehold_core::blob::{self, BlobError, ByteStream};
-use leasehold_core::leases::{self, NewStorage};
-use leasehold_core::time::{http_date, rfc3339};
+use leasehold_core::leases::{self, NewStorage, Owner};
+use leasehold_core::time::http_date;
+use leasehold_core::webhook::Hook;
 use leasehold_entities::{lease, storage_object};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use prometheus_client::metrics::counter::Counter;
-use sea_orm::EntityTrait;
-use serde_json::json;
+use sea_orm::{DatabaseTransaction, EntityTrait};
 
-use super::leases::{delete_variant, lease_headers, serving_lease};
+use super::leases::{delete_variant, serving_lease};
 use crate::error::ApiError;
 use crate::extract::{
     AccountAuth, LeaseIdPath, content_type, duration_seconds, header_text, optional_u64, required_u64, single_header,
+    to_i64,
 };
-use crate::idempotency::{self, Start};
 use crate::metered;
 use crate::openapi::ErrorBody;
 use crate::range::{RangeRequest, parse_range};
 use crate::state::AppState;
+use crate::views::{self, lease_headers};
 use crate::webhook_headers::{self, Webhook};
+use crate::write::{self, Bill, Creation, Idempotent, Reply, Scope, Unread};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -112,123 +112,121 @@ async fn create(
     let mut upload = validate_upload(&state, &headers)?;
     upload.webhook = webhook_headers::read(&headers, &state.webhook_policy(), upload.duration).await?;
     let owner = auth.owner();
-    let scope = format!("{}:{}|POST /api/store", owner.kind, owner.id);
     let (size, duration) = (upload.size.to_string(), upload.duration.to_string());
     let hook = upload.webhook.fingerprint();
-    let parts = [upload.file_name.as_str(), &size, &duration, &upload.content_type, &hook];
-    let claim = match idempotency::start(&state, &headers, &scope, &parts).await? {
-        Start::Respond(replay) => return Ok(replay),
-        Start::Proceed(claim) => claim,
-    };
-    if auth.account.balance_micros < upload.cost {
-        idempotency::release(&state, claim.as_deref()).await;
-        return Err(ApiError::insufficient_balance(upload.cost, auth.account.balance_micros));
-    }
-    // The upload and commit run in their own task: if the client goes away, the body
-    // errors, the blob store discards what it had, and nothing is charged.
-    let account_id = auth.account.id.clone();
-    let stream: ByteStream = Box::pin(body.into_data_stream().map(|r| r.map_err(io::Error::other)));
-    tokio::spawn(async move {
-        let result = store_and_commit(&state, account_id, upload, stream, claim.as_deref()).await;
-        if result.is_err() {
-            idempotency::release(&state, claim.as_deref()).await;
-        }
-        result
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-}
-
-/// The 201 body of a new Storage lease; `webhook_secret` only when the server minted it.
-fn created_json(
-    state: &AppState,
-    lease: &lease::Model,
-    object: &storage_object::Model,
-    webhook_secret: Option<&str>,
-) -> serde_json::Value {
-    json!({
-        "status": "ok",
-        "lease_id": lease.id,
-        "variant": "storage",
-        "file_name": object.file_name,
-        "content_type": object.content_type,
-        "size_bytes": object.size_bytes,
-        "sha256": object.sha256,
-        "created_at": rfc3339(lease.created_at),
-        "expires_at": rfc3339(lease.expires_at),
-        "duration_seconds": lease.duration_seconds,
-        "cost_micros": lease.cost_micros.to_string(),
-        "download_url": state.url(&format!("/api/download/{}", lease.id)),
-        "webhook_url": lease.webhook_url,
-        "webhook_secret": webhook_secret,
-    })
-}
-
-async fn store_and_commit(
-    state: &AppState,
-    account_id: String,
-    upload: Upload,
-    body: ByteStream,
-    claim: Option<&str>,
-) -> Result<Response, ApiError> {
+    let (name, content_type) = (upload.file_name.clone(), upload.content_type.clone());
+    let parts = [name.as_str(), &size, &duration, &content_type, &hook];
+    let idempotent = Idempotent { headers: &headers, scope: Scope::Store(&owner), parts: &parts };
+    let body: ByteStream = Box::pin(body.into_data_stream().map(|r| r.map_err(io::Error::other)));
     let lease_id = leasehold_core::ids::lease_id();
     let key = blob::lease_key(&lease_id, "object");
-    let (metered, meter) = metered::meter(body, upload.size, upload.size);
-    let stored = state.blobs.put_stream(&key, Box::pin(metered)).await;
-    let (verdict, sha256) = meter.finish().await.map_err(|e| ApiError::internal(&e))?;
-    match stored {
-        Ok(_) => {}
-        Err(BlobError::Source(_)) if verdict.too_long => {
-            return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes"));
+    let upload_hook = upload.webhook.hook(&state.secrets);
+    let creation = NewFile {
+        account_id: auth.account.id.clone(),
+        balance: auth.account.balance_micros,
+        owner: owner.clone(),
+        upload,
+        lease_id,
+        key,
+        hook: upload_hook,
+        body: Unread::new(body),
+        sha256: String::new(),
+    };
+    write::create(&state, Some(idempotent), creation).await
+}
+
+/// A Storage lease on its way through the write pipeline.
+struct NewFile {
+    account_id: String,
+    balance: i64,
+    owner: Owner,
+    upload: Upload,
+    lease_id: String,
+    key: String,
+    hook: Hook,
+    body: Unread<ByteStream>,
+    sha256: String,
+}
+
+impl Creation for NewFile {
+    type Created = (lease::Model, storage_object::Model);
+
+    /// Streams the body into the blob store, hashing it, exactly `X-Size-Bytes` long. A
+    /// client that goes away mid-upload leaves nothing behind and is charged nothing.
+    async fn stage(&mut self, state: &AppState) -> Result<(), ApiError> {
+        if self.balance < self.upload.cost {
+            return Err(ApiError::insufficient_balance(self.upload.cost, self.balance));
         }
-        Err(BlobError::Source(_)) if verdict.too_short => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "size_mismatch",
-                "the body is shorter than X-Size-Bytes",
-            ));
+        let body = self.body.take()?;
+        let (metered, meter) = metered::meter(body, self.upload.size, self.upload.size);
+        let stored = state.blobs.put_stream(&self.key, Box::pin(metered)).await;
+        let (verdict, sha256) = meter.finish().await.map_err(|e| ApiError::internal(&e))?;
+        match stored {
+            Ok(_) => {}
+            Err(BlobError::Source(_)) if verdict.too_long => {
+                return Err(ApiError::payload_too_large("the body is longer than X-Size-Bytes"));
+            }
+            Err(BlobError::Source(_)) if verdict.too_short => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "size_mismatch",
+                    "the body is shorter than X-Size-Bytes",
+                ));
+            }
+            Err(BlobError::Source(e)) => {
+                tracing::info!(error = %e, "upload aborted by the client");
+                return Err(ApiError::bad_request("the upload was interrupted"));
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(BlobError::Source(e)) => {
-            tracing::info!(error = %e, "upload aborted by the client");
-            return Err(ApiError::bad_request("the upload was interrupted"));
-        }
-        Err(e) => return Err(e.into()),
+        state.metrics.bytes_in.inc_by(self.upload.size);
+        self.sha256 = sha256;
+        Ok(())
     }
-    state.metrics.bytes_in.inc_by(upload.size);
-    let now = state.now();
-    let new = NewStorage {
-        lease_id: lease_id.clone(),
-        blob_key: key,
-        file_name: upload.file_name,
-        content_type: upload.content_type,
-        size_bytes: i64::try_from(upload.size).unwrap_or(i64::MAX),
-        sha256,
-        duration_seconds: i64::try_from(upload.duration).unwrap_or(i64::MAX),
-        cost_micros: upload.cost,
-        hook: upload.webhook.hook(&state.secrets),
-    };
-    let shown_secret = upload.webhook.shown_secret();
-    // A replayable response that carries a minted secret is sealed.
-    let render = |l: &lease::Model, o: &storage_object::Model| {
-        let body = created_json(state, l, o, shown_secret).to_string();
-        if shown_secret.is_some() { idempotency::seal(state, &body) } else { body }
-    };
-    let idempotency = claim.map(|c| (c, &render as &leases::RenderStorage<'_>));
-    let (lease, object) = match leases::create_storage(&state.db, &account_id, new, idempotency, now).await {
-        Ok(created) => created,
-        Err(e) => {
-            if let Err(cleanup) = state.blobs.delete_prefix(&blob::lease_prefix(&lease_id)).await {
-                tracing::error!(lease.id = %lease_id, error = %cleanup, "could not remove the bytes of an uncommitted lease");
-            }
-            if !matches!(e, AccountError::InsufficientBalance { .. }) {
-                tracing::error!(lease.id = %lease_id, error = %e, "committing a storage lease failed");
-            }
-            return Err(e.into());
+
+    fn bill(&self) -> Option<Bill> {
+        Some(Bill {
+            account_id: self.account_id.clone(),
+            cost_micros: self.upload.cost,
+            lease_id: self.lease_id.clone(),
+        })
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<Self::Created, ApiError> {
+        let u = &self.upload;
+        let new = NewStorage {
+            lease_id: self.lease_id.clone(),
+            blob_key: self.key.clone(),
+            file_name: u.file_name.clone(),
+            content_type: u.content_type.clone(),
+            size_bytes: to_i64(u.size),
+            sha256: self.sha256.clone(),
+            duration_seconds: to_i64(u.duration),
+            cost_micros: u.cost,
+            hook: self.hook.clone(),
+        };
+        Ok(leases::create_storage(txn, &self.owner, new, now).await?)
+    }
+
+    fn respond(&self, state: &AppState, (lease, object): &Self::Created) -> Reply {
+        let shown_secret = self.upload.webhook.shown_secret();
+        Reply {
+            status: StatusCode::CREATED,
+            headers: views::lease_headers(lease),
+            body: views::storage_created(state, lease, object, shown_secret),
+            secret: shown_secret.is_some(),
         }
-    };
-    tracing::info!(lease.id = %lease.id, size_bytes = object.size_bytes, cost_micros = lease.cost_micros, "storage lease created");
-    Ok((StatusCode::CREATED, lease_headers(&lease), Json(created_json(state, &lease, &object, shown_secret)))
-        .into_response())
+    }
+
+    async fn discard(&self, state: &AppState) {
+        if let Err(e) = state.blobs.delete_prefix(&blob::lease_prefix(&self.lease_id)).await {
+            tracing::error!(lease.id = %self.lease_id, error = %e, "could not remove the bytes of an uncommitted lease");
+        }
+    }
+
+    async fn committed(&self, _state: &AppState, (lease, object): &Self::Created) {
+        tracing::info!(lease.id = %lease.id, size_bytes = object.size_bytes, cost_micros = lease.cost_micros, "storage lease created");
+    }
 }
 
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC

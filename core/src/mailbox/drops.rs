@@ -25,9 +25,6 @@ pub struct NewMessage {
     pub sha256: String,
 }
 
-/// Renders the stored response of a drop for `Idempotency-Key` replays.
-pub type RenderMessage = fn(&mailbox_message::Model) -> String;
-
 /// One drop whose bytes are stored, waiting to commit.
 #[derive(Clone, Debug)]
 pub struct PendingDrop {
@@ -35,8 +32,6 @@ pub struct PendingDrop {
     pub lease_id: String,
     /// The message.
     pub message: NewMessage,
-    /// The idempotency claim to complete with the rendered response.
-    pub idempotency: Option<(String, RenderMessage)>,
     /// When it arrived (unix ms): its `received_at`, and the instant the lease must still
     /// serve at.
     pub now: i64,
@@ -53,24 +48,29 @@ pub enum Dropped {
     Gone(Gone),
 }
 
-/// Commits drops together (group commit): conditional `UPDATE`s on the lease rows take
-/// room and the next `seq`s (so concurrent drops on any number of pods never exceed the
-/// caps), then the accepted messages are inserted, their idempotency records
-/// completed and their mailboxes announced, all in one transaction. A refused drop does
-/// not disturb the others.
+/// Commits drops together (group commit) in a transaction of their own: see
+/// [`commit_drops_in`].
 pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Result<Vec<Dropped>, DbErr> {
-    let gate = crate::db::write_gate(db).await;
+    let _gate = crate::db::write_gate(db).await;
     let txn = db.begin().await?;
-    let (seqs, hooked) = reserve_room(&txn, drops).await?;
+    let outcomes = commit_drops_in(&txn, drops).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// Writes drops in the caller's transaction: conditional `UPDATE`s on the lease rows take
+/// room and the next `seq`s (so concurrent drops on any number of pods never exceed the
+/// caps), then the accepted messages are inserted, their mailboxes announced and their
+/// events recorded. A refused drop does not disturb the others.
+pub async fn commit_drops_in(txn: &impl ConnectionTrait, drops: &[PendingDrop]) -> Result<Vec<Dropped>, DbErr> {
+    let (seqs, hooked) = reserve_room(txn, drops).await?;
     let outcomes = message_rows(drops, &seqs);
     let rows: Vec<mailbox_message::ActiveModel> = outcomes.iter().flatten().cloned().map(Into::into).collect();
     if !rows.is_empty() {
-        mailbox_message::Entity::insert_many(rows).exec(&txn).await?;
+        mailbox_message::Entity::insert_many(rows).exec(txn).await?;
     }
-    finish_stored(&txn, drops, &outcomes, &hooked).await?;
-    txn.commit().await?;
-    drop(gate);
-    outcomes_of(db, drops, outcomes).await
+    finish_stored(txn, drops, &outcomes, &hooked).await?;
+    outcomes_of(txn, drops, outcomes).await
 }
 
 /// Reserves room and `seq`s for every drop, mailbox by mailbox; the first `seq` of each
@@ -131,9 +131,8 @@ fn message_rows(drops: &[PendingDrop], seqs: &[Option<i64>]) -> Vec<Option<mailb
         .collect()
 }
 
-/// For the stored drops, in the committing transaction: completes their idempotency
-/// records, announces each mailbox once, and records their `mailbox.message.received`
-/// events.
+/// For the stored drops, in the committing transaction: announces each mailbox once and
+/// records their `mailbox.message.received` events.
 async fn finish_stored(
     txn: &impl ConnectionTrait,
     drops: &[PendingDrop],
@@ -144,9 +143,6 @@ async fn finish_stored(
     let mut events = Vec::new();
     for (d, row) in drops.iter().zip(outcomes) {
         let Some(row) = row else { continue };
-        if let Some((claim, render)) = &d.idempotency {
-            crate::idempotency::complete(txn, claim, 201, &render(row)).await?;
-        }
         if !announced.contains(&d.lease_id.as_str()) {
             announce(txn, &d.lease_id).await?;
             announced.push(&d.lease_id);
@@ -165,10 +161,10 @@ async fn finish_stored(
     Ok(())
 }
 
-/// What became of each drop after the commit: a refused one is `Full` when its mailbox
-/// still serves, otherwise `Gone`.
+/// What became of each drop: a refused one is `Full` when its mailbox still serves,
+/// otherwise `Gone`.
 async fn outcomes_of(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     drops: &[PendingDrop],
     outcomes: Vec<Option<mailbox_message::Model>>,
 ) -> Result<Vec<Dropped>, DbErr> {
@@ -258,7 +254,7 @@ mod tests {
     fn pending(lease_id: &str) -> PendingDrop {
         let message =
             NewMessage { id: "msg_x".into(), content_type: "text/plain".into(), size_bytes: 1, sha256: String::new() };
-        PendingDrop { lease_id: lease_id.into(), message, idempotency: None, now: 0 }
+        PendingDrop { lease_id: lease_id.into(), message, now: 0 }
     }
 
     #[test]

@@ -12,16 +12,12 @@ mod messages;
 mod token_cache;
 
 use leasehold_entities::lease;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 pub use self::committer::{Committer, MAX_BATCH};
-pub use self::drops::{Dropped, NewMessage, PendingDrop, RenderMessage, commit_drops};
+pub use self::drops::{Dropped, NewMessage, PendingDrop, commit_drops, commit_drops_in};
 pub use self::messages::{delete_message, delete_messages_of, find_message, message_key, message_keys, messages_after};
 pub use self::token_cache::TokenCache;
-use crate::accounts::{self, AccountError};
 use crate::leases::{self, Owner, Variant};
 
 /// PostgreSQL channel on which committed drops are announced (payload: the lease id), so
@@ -49,24 +45,18 @@ pub struct NewMailbox {
     pub hook: crate::webhook::Hook,
 }
 
-/// Renders the stored (sealed) response of a new lease for `Idempotency-Key` replays.
-pub type RenderLease<'a> = dyn Fn(&lease::Model) -> String + Sync + 'a;
-
-/// Charges the account and writes the Mailbox lease and its `EndLease` job in one
-/// transaction.
+/// Writes the Mailbox lease and its `EndLease` job in the caller's transaction (the
+/// write pipeline charges and commits).
 pub async fn create(
-    db: &DatabaseConnection,
-    account_id: &str,
+    txn: &impl ConnectionTrait,
+    owner: &Owner,
     new: NewMailbox,
-    idempotency: Option<(&str, &RenderLease<'_>)>,
     now: i64,
-) -> Result<lease::Model, AccountError> {
-    let txn = db.begin().await?;
-    accounts::charge(&txn, account_id, new.cost_micros, &new.lease_id, now).await?;
+) -> Result<lease::Model, DbErr> {
     let mut row = leases::base_lease(
         &new.lease_id,
         Variant::Mailbox,
-        &Owner::account(account_id),
+        owner,
         new.capacity_bytes,
         new.cost_micros,
         new.duration_seconds,
@@ -77,12 +67,8 @@ pub async fn create(
     row.max_messages = Set(Some(new.max_messages));
     row.drop_token_hash = Set(Some(new.drop_token_hash));
     leases::set_hook(&mut row, &new.hook);
-    let lease = row.insert(&txn).await?;
-    leases::schedule_end(&txn, &lease, now).await?;
-    if let Some((claim, render)) = idempotency {
-        crate::idempotency::complete(&txn, claim, 201, &render(&lease)).await?;
-    }
-    txn.commit().await?;
+    let lease = row.insert(txn).await?;
+    leases::schedule_end(txn, &lease, now).await?;
     Ok(lease)
 }
 

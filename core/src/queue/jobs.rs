@@ -22,7 +22,7 @@ pub trait Job: Serialize {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndLease {
     /// The lease.
-    pub lease_id: String,
+    pub lease_id: crate::ids::LeaseId,
 }
 
 impl Job for EndLease {
@@ -35,7 +35,7 @@ impl Job for EndLease {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverWebhook {
     /// The `evt_` id.
-    pub event_id: String,
+    pub event_id: crate::ids::EventId,
 }
 
 impl Job for DeliverWebhook {

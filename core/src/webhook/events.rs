@@ -72,13 +72,13 @@ pub async fn record_many<C: ConnectionTrait>(
             delivered_at: Set(None),
         });
         let run_at = if due_at <= now { RunAt::Now } else { RunAt::NotBefore(due_at) };
-        jobs.push((DeliverWebhook { event_id: id }, run_at));
+        jobs.push((DeliverWebhook { event_id: id.into() }, run_at));
     }
     webhook_event::Entity::insert_many(rows).exec(conn).await?;
     let queued: Vec<(&DeliverWebhook, RunAt, Option<String>)> =
         jobs.iter().map(|(job, at)| (job, *at, Some(format!("deliver:{}:0", job.event_id)))).collect();
     queue::enqueue_many(conn, &queued, now).await?;
-    Ok(jobs.into_iter().map(|(job, _)| job.event_id).collect())
+    Ok(jobs.into_iter().map(|(job, _)| job.event_id.into()).collect())
 }
 
 /// True when the lease has a receiver to send events to.

@@ -228,7 +228,7 @@ async fn settle(
             Some(at) => {
                 update = update.col_expr(webhook_event::Column::LastError, Expr::value(error));
                 if update.exec(&txn).await?.rows_affected == 1 {
-                    let job = DeliverWebhook { event_id: evt.id.clone() };
+                    let job = DeliverWebhook { event_id: evt.id.as_str().into() };
                     let key = format!("deliver:{}:{attempts}", evt.id);
                     queue::enqueue(&txn, &job, RunAt::NotBefore(at), Some(key), now).await?;
                 }

@@ -75,7 +75,7 @@ pub async fn end_lease(ctx: &WorkerContext, lease_id: &str) -> Result<Ended, Job
     }
     if lease.state == LeaseState::Active && now < lease.expires_at {
         // apalis schedules in whole seconds; never act before the instant itself.
-        let job = EndLease { lease_id: lease_id.to_owned() };
+        let job = EndLease { lease_id: lease_id.into() };
         queue::enqueue(&ctx.db, &job, RunAt::NotBefore(lease.expires_at), None, now).await?;
         return Ok(Ended::NotYet);
     }

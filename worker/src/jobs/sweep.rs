@@ -90,7 +90,7 @@ pub async fn requeue_stalled_events(ctx: &WorkerContext, grace: i64) -> Result<u
         .await?;
     let bucket = now / grace.max(1);
     for evt in &stalled {
-        let job = DeliverWebhook { event_id: evt.id.clone() };
+        let job = DeliverWebhook { event_id: evt.id.as_str().into() };
         let key = format!("sweep:{}:{}:{bucket}", evt.id, evt.attempts);
         queue::enqueue(&ctx.db, &job, RunAt::Now, Some(key), now).await?;
     }

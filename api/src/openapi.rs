@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Schema};
 
 /// Every error body: `{"status":"error","error":…,"code":…}` plus code-specific fields
 /// (for example `header`, `parameter`, `required`, `expires_at`).
@@ -114,7 +114,50 @@ pub fn auth_of(op: &Operation) -> &str {
     op.extensions.as_ref().and_then(|e| e.get("x-auth")).and_then(|v| v.as_str()).unwrap_or("none")
 }
 
+/// A ULID-keyed id with this prefix.
+fn ulid_id(prefix: &str) -> String {
+    format!("^{prefix}_[0-9A-HJKMNP-TV-Z]{{26}}$")
+}
+
+/// The pattern a path parameter must match (what its extractor checks), by path and name.
+fn path_pattern(path: &str, name: &str) -> Option<String> {
+    Some(match name {
+        "lease_id" => ulid_id("lse"),
+        "id" if path.ends_with("/drop") => "^drp_[0-9a-f]{64}$".into(),
+        "id" if path.starts_with("/api/handoffs/") => format!("{}|^[0-9a-f]{{64}}$", ulid_id("hnd")),
+        "id" => ulid_id("lse"),
+        "message_id" => ulid_id("msg"),
+        "account_id" => ulid_id("acct"),
+        "workflow_id" => "^[A-Za-z0-9._-]{1,128}$".into(),
+        "token" => "^[0-9a-f]{64}$".into(),
+        "n" => "^[1-9][0-9]{0,17}$".into(),
+        "prefix" => "^rs_live_[0-9a-f]{4}$".into(),
+        _ => return None,
+    })
+}
+
+/// Puts each path parameter's pattern in its schema, so generated requests (and
+/// clients) know the shape before the server says `400`/`404`.
+fn constrain_path_parameters(doc: &mut OpenApi) {
+    for (path, item) in &mut doc.paths.paths {
+        for (_, op) in operations(item) {
+            for param in op.parameters.iter_mut().flatten() {
+                let RefOr::T(param) = param else { continue };
+                if !matches!(param.parameter_in, ParameterIn::Path) {
+                    continue;
+                }
+                if let (Some(pattern), Some(RefOr::T(Schema::Object(schema)))) =
+                    (path_pattern(path, &param.name), param.schema.as_mut())
+                {
+                    schema.pattern = Some(pattern);
+                }
+            }
+        }
+    }
+}
+
 fn complete(mut doc: OpenApi) -> OpenApi {
+    constrain_path_parameters(&mut doc);
     doc.info.title = "Leasehold".into();
     doc.info.description =
         Some("Time-limited storage, mailboxes, checkpoints and handoffs, paid per byte-second.".into());
@@ -222,4 +265,47 @@ pub fn llms_txt() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_parameter_documents_its_pattern() {
+        let mut doc = document().clone();
+        let mut seen = 0;
+        for (path, item) in &mut doc.paths.paths {
+            for (method, op) in operations(item) {
+                for param in op.parameters.iter().flatten() {
+                    let RefOr::T(param) = param else { continue };
+                    if !matches!(param.parameter_in, ParameterIn::Path) {
+                        continue;
+                    }
+                    let Some(RefOr::T(Schema::Object(schema))) = &param.schema else {
+                        panic!("{method} {path}: {} has no inline schema", param.name)
+                    };
+                    assert!(schema.pattern.is_some(), "{method} {path}: {} has no pattern", param.name);
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 20, "only {seen} path parameters");
+    }
+
+    #[test]
+    fn path_patterns_accept_what_the_extractors_accept() {
+        let ok = |path: &str, name: &str, value: &str| {
+            let pattern = path_pattern(path, name).expect("a pattern");
+            assert!(regex_lite::Regex::new(&pattern).expect("regex").is_match(value), "{name}={value} vs {pattern}");
+        };
+        ok("/api/leases/{lease_id}", "lease_id", &leasehold_core::ids::lease_id());
+        ok("/api/mailbox/{id}/drop", "id", &leasehold_core::tokens::new_drop_token());
+        ok("/api/handoffs/{id}", "id", &leasehold_core::ids::handoff_id());
+        ok("/api/handoffs/{id}", "id", &leasehold_core::tokens::random_hex32());
+        ok("/api/claim/{token}", "token", &leasehold_core::tokens::random_hex32());
+        ok("/api/checkpoint/{workflow_id}", "workflow_id", "wf-1.step_2");
+        let key = leasehold_core::tokens::new_api_key();
+        ok("/v1/account/api-keys/{prefix}", "prefix", leasehold_core::tokens::display_prefix(&key));
+    }
 }

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod evm;
 pub mod handoff;
 pub mod idempotency;
 pub mod ids;

@@ -4,9 +4,9 @@
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use leasehold_core::leases::Owner;
-use leasehold_core::{accounts, ids, tokens};
-use leasehold_entities::account;
+use leasehold_core::leases::{Owner, OwnerKind};
+use leasehold_core::{accounts, ids, tokens, wallets};
+use leasehold_entities::{account, wallet_session};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -22,6 +22,42 @@ impl AccountAuth {
     /// The account as a lease owner.
     pub fn owner(&self) -> Owner {
         Owner::account(&self.account.id)
+    }
+}
+
+/// A lease owner: an account (`Authorization: Bearer rs_live_…`) or a wallet session
+/// (`Bearer rs_wallet_…`, SPEC §4.3). Owner routes take this; account routes take
+/// [`AccountAuth`], which a wallet session does not open (401).
+pub enum OwnerAuth {
+    /// An account, as read during authentication.
+    Account(account::Model),
+    /// A live wallet session.
+    Wallet(wallet_session::Model),
+}
+
+impl OwnerAuth {
+    /// The owner of the leases this credential may act on.
+    pub fn owner(&self) -> Owner {
+        match self {
+            Self::Account(a) => Owner::account(&a.id),
+            Self::Wallet(s) => Owner { kind: OwnerKind::Wallet, id: s.wallet.clone() },
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for OwnerAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)?.ok_or_else(ApiError::unauthorized)?;
+        if token.starts_with(wallets::SESSION_PREFIX) {
+            let session = wallets::authenticate(&state.db, token, state.now()).await?;
+            return session.map(Self::Wallet).ok_or_else(ApiError::unauthorized);
+        }
+        match accounts::authenticate(&state.db, token, state.now()).await? {
+            Some(account) => Ok(Self::Account(account)),
+            None => Err(ApiError::unauthorized()),
+        }
     }
 }
 

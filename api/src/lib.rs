@@ -24,6 +24,7 @@ pub mod views;
 pub mod wake;
 pub mod webhook_headers;
 pub mod write;
+pub mod x402;
 
 use std::future::Future;
 

@@ -156,8 +156,65 @@ fn constrain_path_parameters(doc: &mut OpenApi) {
     }
 }
 
+/// A string schema.
+fn text_schema() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)
+}
+
+/// The x402 side of a priced operation (SPEC §4.2): the payment request headers, the
+/// `402` answers with `PAYMENT-REQUIRED`, and the receipt headers of the `201`.
+fn document_payments(op: &mut Operation) {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::ParameterBuilder;
+    for (name, what) in [
+        ("PAYMENT-SIGNATURE", "Optional (x402 v2, without Authorization): base64 of the PaymentPayload"),
+        ("X-PAYMENT", "Optional (x402 v1, without Authorization): base64 of the PaymentPayload"),
+    ] {
+        let param = ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(what))
+            .schema(Some(text_schema()))
+            .build();
+        op.parameters.get_or_insert_with(Vec::new).push(RefOr::T(param));
+    }
+    let responses = &mut op.responses.responses;
+    let required = HeaderBuilder::new()
+        .schema(Some(text_schema()))
+        .description(Some("x402 v2: base64 of the PaymentRequired message (with payment_required and payment_invalid)"))
+        .build();
+    let mut payment = ResponseBuilder::new()
+        .description(
+            "`insufficient_balance` (with `required`); with x402 on: `payment_required` (no credential: the x402 v1 body \
+             `x402Version`, `accepts`, `required {amount_usdc, amount_micros, wallet_address, network}`, and the v2 \
+             `PAYMENT-REQUIRED` header) or `payment_invalid` (with `reason`, e.g. `nonce_used`)",
+        )
+        .content("application/json", Content::new(Some(Ref::from_schema_name("Error"))))
+        .build();
+    payment.headers.insert("PAYMENT-REQUIRED".into(), RefOr::T(required));
+    responses.insert("402".into(), payment.into());
+    if let Some(RefOr::T(created)) = responses.get_mut("201") {
+        for (name, what) in [
+            ("PAYMENT-RESPONSE", "x402 v2 payment: base64 of {success, transaction, network, payer}"),
+            ("X-PAYMENT-RESPONSE", "x402 v1 payment: base64 of {success, transaction, network, payer}"),
+        ] {
+            let header = HeaderBuilder::new().schema(Some(text_schema())).description(Some(what)).build();
+            created.headers.insert(name.into(), RefOr::T(header));
+        }
+    }
+}
+
 fn complete(mut doc: OpenApi) -> OpenApi {
     constrain_path_parameters(&mut doc);
+    for item in doc.paths.paths.values_mut() {
+        for (_, op) in operations(item) {
+            if op.extensions.as_ref().and_then(|e| e.get("x-priced")).is_some_and(|v| v == true) {
+                document_payments(op);
+            }
+        }
+    }
     doc.info.title = "Leasehold".into();
     doc.info.description =
         Some("Time-limited storage, mailboxes, checkpoints and handoffs, paid per byte-second.".into());
@@ -165,7 +222,7 @@ fn complete(mut doc: OpenApi) -> OpenApi {
         for (_, op) in operations(item) {
             let auth = auth_of(op).to_owned();
             let scheme = match auth.as_str() {
-                "owner" => Some("api_key"),
+                "owner" | "wallet" => Some("api_key"),
                 "admin" => Some("admin_token"),
                 _ => None,
             };

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::after_commit::AfterCommit;
 use crate::metrics::Metrics;
 use crate::wake::Wake;
+use crate::x402::Facilitator;
 
 /// How long a looked-up drop token is reused without reading its row again.
 const DROP_TOKEN_TTL_MS: i64 = 1000;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub shutting_down: CancellationToken,
     /// Announces committed writes to whoever composed this instance.
     pub after_commit: AfterCommit,
+    /// The x402 facilitator, when payments are on.
+    pub facilitator: Option<Facilitator>,
 }
 
 impl AppState {
@@ -65,6 +68,10 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let secrets = SecretBox::from_config(&config)?;
         let wake = Wake::start(&db, &config.database_url).await?;
+        let facilitator = match &config.x402 {
+            Some(x) => Some(Facilitator::new(&x.facilitator_url, x.facilitator_timeout)?),
+            None => None,
+        };
         let l = &config.limits;
         let drop_limits = Arc::new(DropLimits {
             per_ip: Limiter::new(Rate { per_second: l.drop_rate_per_ip, burst: l.drop_burst_per_ip }),
@@ -83,6 +90,7 @@ impl AppState {
             drop_tokens: Arc::new(TokenCache::new(DROP_TOKEN_TTL_MS)),
             shutting_down: CancellationToken::new(),
             after_commit: AfterCommit::default(),
+            facilitator,
         })
     }
 

@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::idempotency::{self, Start};
 use crate::state::AppState;
+use crate::x402::{Facilitator, Paying};
 
 /// A response of the pipeline: status, headers and JSON body.
 #[derive(Debug)]
@@ -67,15 +68,25 @@ impl<T> Unread<T> {
     }
 }
 
-/// What the owner pays for a new lease, charged in the committing transaction.
+/// The price of a new lease.
 #[derive(Clone, Debug)]
-pub struct Bill {
-    /// The account charged.
-    pub account_id: String,
+pub struct Price {
     /// Micro-USD.
     pub cost_micros: i64,
-    /// The lease the ledger entry names.
+    /// The lease paid for (named by the ledger entry or the payment row).
     pub lease_id: String,
+}
+
+/// Who pays for a creation.
+#[derive(Debug)]
+pub enum Payer {
+    /// Nobody: the creation is free (handoffs, drops, versions).
+    Free,
+    /// The account's prepaid balance, charged in the committing transaction.
+    Account(String),
+    /// An x402 payment: nonce and verification before the bytes, settlement after,
+    /// the payment row in the committing transaction (SPEC §4.2).
+    X402(Box<Paying>, Facilitator),
 }
 
 /// What the request's `Idempotency-Key` is scoped to (SPEC §2: the owner, or for drops the
@@ -131,8 +142,8 @@ pub trait Creation: Send + Sync + Sized + 'static {
         async { Ok(()) }
     }
 
-    /// What to charge in the transaction, if anything.
-    fn bill(&self) -> Option<Bill> {
+    /// The price, if the creation has one.
+    fn price(&self) -> Option<Price> {
         None
     }
 
@@ -146,7 +157,7 @@ pub trait Creation: Send + Sync + Sized + 'static {
     /// Commits a write that has no idempotency record to complete: by default the write
     /// in a transaction of its own; drops override it to commit with other drops.
     fn commit_alone(&self, state: &AppState, now: i64) -> impl Future<Output = Result<Self::Created, ApiError>> + Send {
-        transact(state, self, None, now)
+        transact(state, self, &Payer::Free, None, now)
     }
 
     /// The response (also what a replay sends again).
@@ -169,6 +180,7 @@ pub trait Creation: Send + Sync + Sized + 'static {
 pub async fn create<C: Creation>(
     state: &AppState,
     idempotent: Option<Idempotent<'_>>,
+    payer: Payer,
     mut creation: C,
 ) -> Result<Response, ApiError> {
     let claim = match idempotent {
@@ -181,7 +193,11 @@ pub async fn create<C: Creation>(
     };
     let state = state.clone();
     tokio::spawn(async move {
-        let result = run(&state, &mut creation, claim.as_deref()).await;
+        let mut payer = payer;
+        let result = run(&state, &mut creation, &mut payer, claim.as_deref()).await;
+        if let (Err(_), Payer::X402(paying, _)) = (&result, &payer) {
+            paying.abandon(&state).await;
+        }
         if result.is_err() {
             idempotency::release(&state, claim.as_deref()).await;
         }
@@ -191,12 +207,26 @@ pub async fn create<C: Creation>(
     .map_err(|e| ApiError::internal(&e))?
 }
 
-async fn run<C: Creation>(state: &AppState, creation: &mut C, claim: Option<&str>) -> Result<Reply, ApiError> {
+async fn run<C: Creation>(
+    state: &AppState,
+    creation: &mut C,
+    payer: &mut Payer,
+    claim: Option<&str>,
+) -> Result<Reply, ApiError> {
+    if let Payer::X402(paying, facilitator) = payer {
+        paying.authorize(state, facilitator).await?;
+    }
     creation.stage(state).await?;
+    if let Payer::X402(paying, facilitator) = payer
+        && let Err(e) = paying.settle(facilitator).await
+    {
+        creation.discard(state).await;
+        return Err(e);
+    }
     let now = state.now();
-    let committed = match claim {
-        Some(claim) => transact(state, creation, Some(claim), now).await,
-        None => creation.commit_alone(state, now).await,
+    let committed = match (claim, &*payer) {
+        (None, Payer::Free) => creation.commit_alone(state, now).await,
+        _ => transact(state, creation, payer, claim, now).await,
     };
     let created = match committed {
         Ok(created) => created,
@@ -206,26 +236,41 @@ async fn run<C: Creation>(state: &AppState, creation: &mut C, claim: Option<&str
         }
     };
     creation.committed(state, &created).await;
-    Ok(creation.respond(state, &created))
+    Ok(reply(state, creation, payer, &created))
 }
 
-/// Step 3 in one transaction: charge, write, the idempotency record, commit. Dropping the
-/// transaction on an error rolls it back.
+/// The creation's response with what the payer adds (an x402 receipt).
+fn reply<C: Creation>(state: &AppState, creation: &C, payer: &Payer, created: &C::Created) -> Reply {
+    let mut reply = creation.respond(state, created);
+    if let Payer::X402(paying, _) = payer {
+        paying.decorate_body(&mut reply.body);
+        paying.decorate_headers(&mut reply.headers);
+    }
+    reply
+}
+
+/// Step 3 in one transaction: charge or record the payment, write, the idempotency
+/// record, commit. Dropping the transaction on an error rolls it back.
 pub async fn transact<C: Creation>(
     state: &AppState,
     creation: &C,
+    payer: &Payer,
     claim: Option<&str>,
     now: i64,
 ) -> Result<C::Created, ApiError> {
     let _gate = leasehold_core::db::write_gate(&state.db).await;
     let txn = state.db.begin().await?;
-    if let Some(bill) = creation.bill() {
-        #[allow(clippy::disallowed_methods)] // the pipeline is the one place that charges
-        accounts::charge(&txn, &bill.account_id, bill.cost_micros, &bill.lease_id, now).await?;
+    match (payer, creation.price()) {
+        (Payer::Account(account_id), Some(price)) => {
+            #[allow(clippy::disallowed_methods)] // the pipeline is the one place that charges
+            accounts::charge(&txn, account_id, price.cost_micros, &price.lease_id, now).await?;
+        }
+        (Payer::X402(paying, _), Some(price)) => paying.record(&txn, &price.lease_id, now).await?,
+        (Payer::Free, _) | (_, None) => {}
     }
     let created = creation.write(&txn, now).await?;
     if let Some(claim) = claim {
-        let reply = creation.respond(state, &created);
+        let reply = reply(state, creation, payer, &created);
         let body = reply.body.to_string();
         let stored = if reply.secret { idempotency::seal(state, &body) } else { body };
         #[allow(clippy::disallowed_methods)] // the pipeline is the one place that completes keys

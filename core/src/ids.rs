@@ -22,6 +22,11 @@ pub fn account_id() -> String {
     format!("acct_{}", Ulid::generate())
 }
 
+/// A new payment id, `pay_<ULID>`.
+pub fn payment_id() -> String {
+    format!("pay_{}", Ulid::generate())
+}
+
 /// A new internal row id (ledger entries, API keys): a bare ULID.
 pub fn row_id() -> String {
     Ulid::generate().to_string()

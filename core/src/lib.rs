@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod leases;
 pub mod mailbox;
+pub mod payments;
 pub mod pricing;
 pub mod queue;
 pub mod ratelimit;
@@ -23,6 +24,7 @@ pub mod ssrf;
 pub mod telemetry;
 pub mod time;
 pub mod tokens;
+pub mod wallets;
 pub mod webhook;
 
 pub use clock::Clock;

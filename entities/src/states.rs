@@ -72,3 +72,16 @@ mod tests {
         }
     }
 }
+
+/// Where an x402 payment is (SPEC §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentState {
+    /// Its nonce is taken by a request that is verifying, storing or settling it.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Settled by the facilitator (`tx_hash` set).
+    #[sea_orm(string_value = "settled")]
+    Settled,
+}

@@ -17,6 +17,8 @@ mod m20261125_000009_create_checkpoint_version;
 mod m20261125_000010_create_handoff;
 mod m20261125_000011_create_webhook_event;
 mod m20261201_000012_add_idempotency_heartbeat;
+mod m20261202_000013_create_payment;
+mod m20261202_000014_create_wallet_auth;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_create_handoff::Migration),
             Box::new(m20261125_000011_create_webhook_event::Migration),
             Box::new(m20261201_000012_add_idempotency_heartbeat::Migration),
+            Box::new(m20261202_000013_create_payment::Migration),
+            Box::new(m20261202_000014_create_wallet_auth::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod facilitator;
 pub mod fake_s3;
 pub mod handoff;
 pub mod jobs;
@@ -102,6 +103,7 @@ impl TestApp {
                 c.worker = first.worker.clone();
                 c.trusted_proxies = first.trusted_proxies.clone();
                 c.webhook = first.webhook.clone();
+                c.x402 = first.x402.clone();
             },
         )
         .await

@@ -34,6 +34,8 @@ mod stalled;
 mod storage;
 mod storage_bad_input;
 mod tour;
+mod wallets;
 mod webhook_guard;
 mod webhooks;
 mod worker_process;
+mod x402;

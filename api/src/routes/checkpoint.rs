@@ -18,14 +18,15 @@ use sea_orm::DatabaseTransaction;
 use super::leases::delete_lease;
 use crate::error::ApiError;
 use crate::extract::{
-    AccountAuth, BodyError, content_type, duration_seconds, header_text, optional_u64, read_limited, single_header,
+    BodyError, OwnerAuth, content_type, duration_seconds, header_text, optional_u64, read_limited, single_header,
     to_i64,
 };
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::views::{self, version_headers};
 use crate::webhook_headers;
-use crate::write::{self, Bill, Creation, Idempotent, Reply, Scope};
+use crate::write::{self, Creation, Idempotent, Payer, Price, Reply, Scope};
+use crate::x402::Buyer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -154,14 +155,15 @@ fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
     responses((status = 201, description = "The checkpoint", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `invalid_json`, `invalid_workflow_id`, `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`workflow_exists`, `idempotency_in_progress`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    buyer: Buyer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let shape = validate(&state, &headers)?;
     let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
+    let cost = to_i64(state.config.tariff.cost_micros(shape.max_body_bytes, shape.duration));
+    let (owner, payer) = buyer.terms(&state, "/api/checkpoint", "a Checkpoint lease", cost)?;
     let (content_type, bytes) = read_version_body(body, &headers, shape.max_body_bytes).await?;
-    let owner = auth.owner();
     let numbers = [shape.duration, shape.max_body_bytes, shape.max_versions].map(|n| n.to_string());
     let body_hash = tokens::sha256_hex(&bytes);
     let hook = webhook.fingerprint();
@@ -173,24 +175,22 @@ async fn create(
         max_body_bytes: to_i64(shape.max_body_bytes),
         max_versions: to_i64(shape.max_versions),
         duration_seconds: to_i64(shape.duration),
-        cost_micros: to_i64(state.config.tariff.cost_micros(shape.max_body_bytes, shape.duration)),
+        cost_micros: cost,
         hook: webhook.hook(&state.secrets),
     };
     let first = new_version(&new.lease_id, content_type.clone(), &bytes);
     let creation = CreateCheckpoint {
-        account_id: auth.account.id.clone(),
         owner: owner.clone(),
         new,
         first,
         bytes: Some(bytes),
         webhook_secret: webhook.shown_secret().map(str::to_owned),
     };
-    write::create(&state, Some(idempotent), creation).await
+    write::create(&state, Some(idempotent), payer, creation).await
 }
 
 /// A Checkpoint with its first version on its way through the write pipeline.
 struct CreateCheckpoint {
-    account_id: String,
     owner: Owner,
     new: NewCheckpoint,
     first: NewVersion,
@@ -205,12 +205,8 @@ impl Creation for CreateCheckpoint {
         store_body(state, &self.first, &mut self.bytes).await
     }
 
-    fn bill(&self) -> Option<Bill> {
-        Some(Bill {
-            account_id: self.account_id.clone(),
-            cost_micros: self.new.cost_micros,
-            lease_id: self.new.lease_id.clone(),
-        })
+    fn price(&self) -> Option<Price> {
+        Some(Price { cost_micros: self.new.cost_micros, lease_id: self.new.lease_id.clone() })
     }
 
     async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<Self::Created, ApiError> {
@@ -298,7 +294,7 @@ pub(super) fn version_pruned(n: i64) -> ApiError {
     responses((status = 200, description = "The body"), (status = 304, description = "Not modified"), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn current(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     WorkflowPath(workflow_id): WorkflowPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -331,7 +327,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     responses((status = 200, description = "The new version", body = Value), (status = 400, description = "`invalid_workflow_id`, `invalid_json`, `invalid_header`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 412, description = "`version_conflict`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody)))]
 async fn write(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     WorkflowPath(workflow_id): WorkflowPath,
     headers: HeaderMap,
     body: Body,
@@ -341,7 +337,7 @@ async fn write(
     let max = u64::try_from(lease.max_body_bytes.unwrap_or(0)).unwrap_or(0);
     let (content_type, bytes) = read_version_body(body, &headers, max).await?;
     let version = new_version(&lease.id, content_type, &bytes);
-    write::create(&state, None, WriteVersion { lease, expected, version, bytes: Some(bytes) }).await
+    write::create(&state, None, Payer::Free, WriteVersion { lease, expected, version, bytes: Some(bytes) }).await
 }
 
 /// A new version on its way through the write pipeline (no `Idempotency-Key`: `If-Match`
@@ -403,7 +399,7 @@ impl Creation for WriteVersion {
     responses((status = 200, description = "Deleted", body = Value), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     WorkflowPath(workflow_id): WorkflowPath,
 ) -> Result<Response, ApiError> {
     let owner = auth.owner();

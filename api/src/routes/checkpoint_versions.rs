@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::checkpoint::{WorkflowPath, body_response, serving, version_pruned};
 use crate::error::ApiError;
-use crate::extract::AccountAuth;
+use crate::extract::OwnerAuth;
 use crate::openapi::ErrorBody;
 use crate::path::ApiPath;
 use crate::state::AppState;
@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The versions", body = Value), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn list_versions(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     WorkflowPath(workflow_id): WorkflowPath,
 ) -> Result<Response, ApiError> {
     let lease = serving(&state, &auth.owner(), &workflow_id).await?;
@@ -70,7 +70,7 @@ async fn list_versions(
     responses((status = 200, description = "The body"), (status = 400, description = "`invalid_workflow_id`", body = ErrorBody), (status = 404, description = "`not_found`, `version_not_found`", body = ErrorBody), (status = 410, description = "`lease_expired`, `lease_deleted`, `version_pruned`", body = ErrorBody)))]
 async fn one_version(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     WorkflowPath(workflow_id): WorkflowPath,
     ApiPath((_, n)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {

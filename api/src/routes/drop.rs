@@ -25,7 +25,7 @@ use crate::metered;
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::views;
-use crate::write::{self, Creation, Idempotent, Reply, Scope, Unread};
+use crate::write::{self, Creation, Idempotent, Payer, Reply, Scope, Unread};
 
 /// Mailboxes whose messages may be this large are read into memory (one allocation per
 /// drop, bounded by the cap); larger caps stream into the blob store.
@@ -94,7 +94,7 @@ pub async fn drop_message(
     let key = mailbox::message_key(&lease.id, &id);
     let message = NewMessage { id, content_type: content_type.clone(), size_bytes: 0, sha256: String::new() };
     let creation = NewDrop { lease: lease.clone(), key, message, body: Unread::new(body) };
-    write::create(&state, Some(idempotent), creation).await
+    write::create(&state, Some(idempotent), Payer::Free, creation).await
 }
 
 /// A drop on its way through the write pipeline. Without an `Idempotency-Key` it commits

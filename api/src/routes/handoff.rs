@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 
 use super::leases::serving_lease;
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiJson, ApiQuery, HandoffPath, LeaseIdPath};
+use crate::extract::{ApiJson, ApiQuery, HandoffPath, LeaseIdPath, OwnerAuth};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::views::{self, handoff_json};
-use crate::write::{self, Creation, Idempotent, Reply, Scope};
+use crate::write::{self, Creation, Idempotent, Payer, Reply, Scope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,7 +47,7 @@ struct IssueBody {
     responses((status = 201, description = "The handoff with its claim URL", body = Value), (status = 400, description = "`bad_request`, `invalid_json`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 409, description = "`idempotency_in_progress`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
 async fn issue(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
     headers: HeaderMap,
     ApiJson(body): ApiJson<IssueBody>,
@@ -83,7 +83,7 @@ async fn issue(
         delete_on_claim,
         expires_at,
     };
-    write::create(&state, Some(idempotent), IssueHandoff { lease: lease.clone(), new, token }).await
+    write::create(&state, Some(idempotent), Payer::Free, IssueHandoff { lease: lease.clone(), new, token }).await
 }
 
 /// A handoff on its way through the write pipeline.
@@ -129,7 +129,7 @@ struct ListQuery {
     responses((status = 200, description = "A page of handoffs", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(id) = &q.lease_id
@@ -150,7 +150,7 @@ async fn list(
     responses((status = 200, description = "The handoff", body = Value), (status = 404, description = "`handoff_not_found`", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     HandoffPath(id): HandoffPath,
 ) -> Result<Json<Value>, ApiError> {
     let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::handoff_not_found)?;
@@ -182,7 +182,7 @@ async fn show(
     responses((status = 200, description = "Revoked", body = Value), (status = 404, description = "`handoff_not_found`", body = ErrorBody)))]
 async fn revoke(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     HandoffPath(id): HandoffPath,
 ) -> Result<Json<Value>, ApiError> {
     let h = handoff::find_owned(&state.db, &auth.owner(), &id).await?.ok_or_else(ApiError::handoff_not_found)?;

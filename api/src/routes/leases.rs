@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, ApiQuery, LeaseIdPath, bad_parameter, cursor, page_limit};
+use crate::extract::{ApiQuery, LeaseIdPath, OwnerAuth, bad_parameter, cursor, page_limit};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::views::{lease_headers, lease_json};
@@ -50,7 +50,7 @@ struct ListQuery {
     responses((status = 200, description = "A page of leases", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let variant = match q.variant.as_deref() {
@@ -100,7 +100,7 @@ struct DeliveriesQuery {
     responses((status = 200, description = "The events", body = Value), (status = 404, description = "`not_found`", body = ErrorBody)))]
 async fn deliveries(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
@@ -138,7 +138,7 @@ async fn deliveries(
     responses((status = 200, description = "The lease", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
     let lease = serving_lease(&state, &auth.owner(), &id).await?;
@@ -155,7 +155,7 @@ async fn show(
     responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<(HeaderMap, Json<Value>), ApiError> {
     delete_lease(&state, &auth.owner(), &id).await

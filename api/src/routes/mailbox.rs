@@ -23,14 +23,15 @@ use serde_json::json;
 use super::leases::{delete_variant, serving_lease};
 use crate::error::{ApiError, put_header};
 use crate::extract::{
-    AccountAuth, ApiPath, ApiQuery, LeaseIdPath, bad_parameter, duration_seconds, optional_u64, page_limit,
-    required_u64, to_i64,
+    ApiPath, ApiQuery, LeaseIdPath, OwnerAuth, bad_parameter, duration_seconds, optional_u64, page_limit, required_u64,
+    to_i64,
 };
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::views::{self, lease_headers};
 use crate::webhook_headers;
-use crate::write::{self, Bill, Creation, Idempotent, Reply, Scope};
+use crate::write::{self, Creation, Idempotent, Price, Reply, Scope};
+use crate::x402::Buyer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -87,10 +88,11 @@ fn validate(state: &AppState, headers: &HeaderMap) -> Result<Shape, ApiError> {
     extensions(("x-auth" = json!("owner")), ("x-priced" = json!(true))),
     params(("X-Duration-Seconds" = u64, Header, description = "Required; whole seconds within the bounds of `/api/pricing` `duration_seconds`"), ("X-Capacity-Bytes" = u64, Header, description = "Required; 1..=`max_mailbox_capacity_bytes`"), ("X-Max-Message-Bytes" = Option<u64>, Header, description = "Optional; at most the capacity"), ("X-Max-Messages" = Option<u64>, Header, description = "Optional; 1..=1000000"), ("Idempotency-Key" = Option<String>, Header, description = "Optional; 1..=255 printable ASCII. The same key from the same owner within 24 h replays the first response (`Idempotent-Replayed: true`); with a different request → 422 `idempotency_key_reused`"), ("X-Webhook-Url" = Option<String>, Header, description = "Optional; an https URL (not private/loopback) that receives lease events"),("X-Webhook-Secret" = Option<String>, Header, description = "Optional; the HMAC key the webhook is signed with"),("X-Expiry-Warning-Seconds" = Option<u64>, Header, description = "Optional; seconds before expiry of the `lease.expiring` event")),
     responses((status = 201, description = "The mailbox with its drop URL", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`idempotency_in_progress` (with `Retry-After`)", body = ErrorBody), (status = 413, description = "`payload_too_large` (with `max_bytes`): `X-Capacity-Bytes` above `max_mailbox_capacity_bytes`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody)))]
-async fn create(State(state): State<AppState>, auth: AccountAuth, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn create(State(state): State<AppState>, buyer: Buyer, headers: HeaderMap) -> Result<Response, ApiError> {
     let shape = validate(&state, &headers)?;
     let webhook = webhook_headers::read(&headers, &state.webhook_policy(), shape.duration).await?;
-    let owner = auth.owner();
+    let cost = to_i64(state.config.tariff.cost_micros(shape.capacity, shape.duration));
+    let (owner, payer) = buyer.terms(&state, "/api/mailbox", "a Mailbox lease", cost)?;
     let numbers = [shape.capacity, shape.duration, shape.max_message_bytes, shape.max_messages].map(|n| n.to_string());
     let hook = webhook.fingerprint();
     let parts = [numbers[0].as_str(), &numbers[1], &numbers[2], &numbers[3], &hook];
@@ -102,23 +104,17 @@ async fn create(State(state): State<AppState>, auth: AccountAuth, headers: Heade
         max_message_bytes: to_i64(shape.max_message_bytes),
         max_messages: to_i64(shape.max_messages),
         duration_seconds: to_i64(shape.duration),
-        cost_micros: to_i64(state.config.tariff.cost_micros(shape.capacity, shape.duration)),
+        cost_micros: cost,
         drop_token_hash: tokens::sha256_hex(token.as_bytes()),
         hook: webhook.hook(&state.secrets),
     };
-    let creation = CreateMailbox {
-        account_id: auth.account.id.clone(),
-        owner: owner.clone(),
-        new,
-        token,
-        webhook_secret: webhook.shown_secret().map(str::to_owned),
-    };
-    write::create(&state, Some(idempotent), creation).await
+    let creation =
+        CreateMailbox { owner: owner.clone(), new, token, webhook_secret: webhook.shown_secret().map(str::to_owned) };
+    write::create(&state, Some(idempotent), payer, creation).await
 }
 
 /// A Mailbox on its way through the write pipeline.
 struct CreateMailbox {
-    account_id: String,
     owner: Owner,
     new: NewMailbox,
     token: String,
@@ -128,12 +124,8 @@ struct CreateMailbox {
 impl Creation for CreateMailbox {
     type Created = lease::Model;
 
-    fn bill(&self) -> Option<Bill> {
-        Some(Bill {
-            account_id: self.account_id.clone(),
-            cost_micros: self.new.cost_micros,
-            lease_id: self.new.lease_id.clone(),
-        })
+    fn price(&self) -> Option<Price> {
+        Some(Price { cost_micros: self.new.cost_micros, lease_id: self.new.lease_id.clone() })
     }
 
     async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<lease::Model, ApiError> {
@@ -157,7 +149,7 @@ impl Creation for CreateMailbox {
 }
 
 /// A serving Mailbox of the caller (404 for other variants).
-pub async fn owned_mailbox(state: &AppState, auth: &AccountAuth, id: &str) -> Result<lease::Model, ApiError> {
+pub async fn owned_mailbox(state: &AppState, auth: &OwnerAuth, id: &str) -> Result<lease::Model, ApiError> {
     let lease = serving_lease(state, &auth.owner(), id).await?;
     if lease.variant != Variant::Mailbox {
         return Err(ApiError::not_found());
@@ -181,7 +173,7 @@ struct ListQuery {
     responses((status = 200, description = "A page of messages", body = Value), (status = 400, description = "`bad_request` (names the `parameter`)", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
@@ -235,7 +227,7 @@ async fn list(
 /// The caller's serving Mailbox and a message id from the path; anything malformed is 404.
 async fn message_path(
     state: &AppState,
-    auth: &AccountAuth,
+    auth: &OwnerAuth,
     ApiPath((id, message_id)): ApiPath<(String, String)>,
 ) -> Result<(lease::Model, String), ApiError> {
     if !(ids::is_valid("lse", &id) && ids::is_valid("msg", &message_id)) {
@@ -253,7 +245,7 @@ async fn message_path(
     responses((status = 200, description = "The body"), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     path: ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (lease, message_id) = message_path(&state, &auth, path).await?;
@@ -284,7 +276,7 @@ async fn fetch(
     responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove_message(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     path: ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (lease, message_id) = message_path(&state, &auth, path).await?;
@@ -306,7 +298,7 @@ async fn remove_message(
     responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<Response, ApiError> {
     Ok(delete_variant(&state, &auth.owner(), &id, Variant::Mailbox).await?.into_response())

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::mailbox::owned_mailbox;
 use crate::error::ApiError;
-use crate::extract::{AccountAuth, LeaseIdPath, header_text};
+use crate::extract::{LeaseIdPath, OwnerAuth, header_text};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::views::{lease_headers, message_json};
@@ -55,7 +55,7 @@ struct Feed {
     responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 400, description = "`invalid_header` (names the `header`): `Last-Event-ID` is not a message `seq`", body = ErrorBody), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

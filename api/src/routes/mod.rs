@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod auth;
 pub mod checkpoint;
 pub mod checkpoint_versions;
 pub mod claim;
@@ -29,6 +30,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(docs::router())
         .merge(pricing::router())
         .merge(account::router())
+        .merge(auth::router())
         .merge(admin::router())
         .merge(store::router())
         .merge(mailbox::router())

@@ -13,9 +13,50 @@ use crate::extract::{ApiQuery, check_duration};
 use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
-/// `/api/pricing`, `/api/quote`.
+/// `/api/pricing`, `/api/quote`, `/.well-known/x402.json`.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(pricing)).routes(routes!(quote))
+    OpenApiRouter::new().routes(routes!(pricing)).routes(routes!(quote)).routes(routes!(x402_discovery))
+}
+
+/// `payment` of `/api/pricing`: which ways of paying are on, with the x402 facts.
+fn payment(state: &AppState) -> Value {
+    match &state.config.x402 {
+        None => json!({ "api_key": true, "x402": false }),
+        Some(x) => json!({
+            "api_key": true,
+            "x402": true,
+            "versions": [1, 2],
+            "network": x.network.v1_name(),
+            "network_caip2": x.network.caip2(),
+            "wallet_address": x.pay_to,
+            "asset": x.asset,
+            "facilitator_url": x.facilitator_url,
+        }),
+    }
+}
+
+/// x402 discovery (SPEC §4.2): how to pay, and the priced routes. 404 when x402 is off.
+#[utoipa::path(get, path = "/.well-known/x402.json", tag = "pricing", extensions(("x-auth" = json!("none"))),
+    responses((status = 200, description = "x402 payment facts and the priced endpoints", body = Value), (status = 404, description = "`not_found`: x402 is off", body = ErrorBody)))]
+async fn x402_discovery(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let x = state.config.x402.as_ref().ok_or_else(ApiError::not_found)?;
+    let endpoints: Vec<_> = crate::openapi::endpoints().into_iter().filter(|e| e.priced).collect();
+    Ok(Json(json!({
+        "status": "ok",
+        "payment": {
+            "protocol": "x402",
+            "versions": [1, 2],
+            "networks": [x.network.v1_name(), x.network.caip2()],
+            "currency": "USDC",
+            "schemes": ["exact"],
+        },
+        "walletAddress": x.pay_to,
+        "network": x.network.v1_name(),
+        "asset": x.asset,
+        "facilitator_url": x.facilitator_url,
+        "pricing_url": state.url("/api/pricing"),
+        "endpoints": endpoints,
+    })))
 }
 
 /// Rates, limits and every endpoint (from the OpenAPI document).
@@ -53,7 +94,7 @@ async fn pricing(State(state): State<AppState>) -> Json<Value> {
             "tombstone_retention_seconds": l.tombstone_retention_seconds,
         },
         "handoff": { "issue_micros": "0", "claim_micros": "0" },
-        "payment": { "api_key": true, "x402": false },
+        "payment": payment(&state),
         "endpoints": crate::openapi::endpoints(),
     }))
 }

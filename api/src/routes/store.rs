@@ -20,7 +20,7 @@ use sea_orm::{DatabaseTransaction, EntityTrait};
 use super::leases::{delete_variant, serving_lease};
 use crate::error::ApiError;
 use crate::extract::{
-    AccountAuth, LeaseIdPath, content_type, duration_seconds, header_text, optional_u64, required_u64, single_header,
+    LeaseIdPath, OwnerAuth, content_type, duration_seconds, header_text, optional_u64, required_u64, single_header,
     to_i64,
 };
 use crate::metered;
@@ -29,7 +29,8 @@ use crate::range::{RangeRequest, parse_range};
 use crate::state::AppState;
 use crate::views::{self, lease_headers};
 use crate::webhook_headers::{self, Webhook};
-use crate::write::{self, Bill, Creation, Idempotent, Reply, Scope, Unread};
+use crate::write::{self, Creation, Idempotent, Price, Reply, Scope, Unread};
+use crate::x402::Buyer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -105,13 +106,14 @@ fn validate_upload(state: &AppState, headers: &HeaderMap) -> Result<Upload, ApiE
     responses((status = 201, description = "The lease", body = Value), (status = 400, description = "`bad_request`, `invalid_header` (names the `header`), `size_mismatch`, `duration_out_of_range`, `webhook_url_forbidden`", body = ErrorBody), (status = 402, description = "`insufficient_balance` (with `required`)", body = ErrorBody), (status = 409, description = "`idempotency_in_progress` (with `Retry-After`)", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    buyer: Buyer,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let mut upload = validate_upload(&state, &headers)?;
     upload.webhook = webhook_headers::read(&headers, &state.webhook_policy(), upload.duration).await?;
-    let owner = auth.owner();
+    let balance = buyer.balance();
+    let (owner, payer) = buyer.terms(&state, "/api/store", "a Storage lease", upload.cost)?;
     let (size, duration) = (upload.size.to_string(), upload.duration.to_string());
     let hook = upload.webhook.fingerprint();
     let (name, content_type) = (upload.file_name.clone(), upload.content_type.clone());
@@ -122,8 +124,7 @@ async fn create(
     let key = blob::lease_key(&lease_id, "object");
     let upload_hook = upload.webhook.hook(&state.secrets);
     let creation = NewFile {
-        account_id: auth.account.id.clone(),
-        balance: auth.account.balance_micros,
+        balance,
         owner: owner.clone(),
         upload,
         lease_id,
@@ -132,13 +133,13 @@ async fn create(
         body: Unread::new(body),
         sha256: String::new(),
     };
-    write::create(&state, Some(idempotent), creation).await
+    write::create(&state, Some(idempotent), payer, creation).await
 }
 
 /// A Storage lease on its way through the write pipeline.
 struct NewFile {
-    account_id: String,
-    balance: i64,
+    /// The paying account's balance (`None`: paid with x402).
+    balance: Option<i64>,
     owner: Owner,
     upload: Upload,
     lease_id: String,
@@ -154,8 +155,10 @@ impl Creation for NewFile {
     /// Streams the body into the blob store, hashing it, exactly `X-Size-Bytes` long. A
     /// client that goes away mid-upload leaves nothing behind and is charged nothing.
     async fn stage(&mut self, state: &AppState) -> Result<(), ApiError> {
-        if self.balance < self.upload.cost {
-            return Err(ApiError::insufficient_balance(self.upload.cost, self.balance));
+        if let Some(balance) = self.balance
+            && balance < self.upload.cost
+        {
+            return Err(ApiError::insufficient_balance(self.upload.cost, balance));
         }
         let body = self.body.take()?;
         let (metered, meter) = metered::meter(body, self.upload.size, self.upload.size);
@@ -184,12 +187,8 @@ impl Creation for NewFile {
         Ok(())
     }
 
-    fn bill(&self) -> Option<Bill> {
-        Some(Bill {
-            account_id: self.account_id.clone(),
-            cost_micros: self.upload.cost,
-            lease_id: self.lease_id.clone(),
-        })
+    fn price(&self) -> Option<Price> {
+        Some(Price { cost_micros: self.upload.cost, lease_id: self.lease_id.clone() })
     }
 
     async fn write(&self, txn: &DatabaseTransaction, now: i64) -> Result<Self::Created, ApiError> {
@@ -268,7 +267,7 @@ fn counted(stream: ByteStream, counter: Counter) -> ByteStream {
     responses((status = 200, description = "The file"), (status = 206, description = "A range of the file"), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody), (status = 416, description = "`range_not_satisfiable`", body = ErrorBody)))]
 async fn download(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
     method: Method,
     headers: HeaderMap,
@@ -335,7 +334,7 @@ async fn download(
     responses((status = 200, description = "Deleted", body = Value), (status = 404, description = "`not_found`", body = ErrorBody), (status = 410, description = "`lease_expired` (with `expires_at`), `lease_deleted`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
-    auth: AccountAuth,
+    auth: OwnerAuth,
     LeaseIdPath(id): LeaseIdPath,
 ) -> Result<Response, ApiError> {
     Ok(delete_variant(&state, &auth.owner(), &id, leases::Variant::Storage).await?.into_response())

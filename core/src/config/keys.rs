@@ -64,6 +64,14 @@ pub const KEYS: &[&str] = &[
     "WEBHOOK_RETRY_JITTER_PERCENT",
     "WEBHOOK_RETRY_AFTER_MAX_SECONDS",
     "WEBHOOK_TIMEOUT_SECONDS",
+    "X402_PAY_TO",
+    "X402_FACILITATOR_URL",
+    "X402_NETWORK",
+    "X402_ASSET",
+    "X402_ASSET_NAME",
+    "X402_ASSET_VERSION",
+    "X402_MAX_TIMEOUT_SECONDS",
+    "X402_FACILITATOR_TIMEOUT_SECONDS",
 ];
 
 /// `LEASEHOLD_*` variables that are not settings of the server but are accepted beside

@@ -8,6 +8,7 @@ mod limits;
 mod source;
 mod webhook;
 mod worker;
+mod x402;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub use keys::{HARNESS_PREFIXES, KEYS, OTHER_VARIABLES};
 pub use limits::Limits;
 pub use webhook::{DEFAULT_WEBHOOK_RETRY_SCHEDULE, WebhookConfig};
 pub use worker::WorkerConfig;
+pub use x402::{Network, X402Config, is_evm_address};
 
 use self::blob::blob_config;
 use self::http::http_config;
@@ -28,6 +30,7 @@ use self::limits::limits;
 use self::source::{Source, cidrs, is_sqlite_url, read_toml, validate_url};
 use self::webhook::webhook_config;
 use self::worker::worker_config;
+use self::x402::x402_config;
 use crate::pricing::Tariff;
 use crate::secret::Secret;
 
@@ -131,6 +134,8 @@ pub struct Config {
     pub link_preview_bots: Vec<String>,
     /// Webhook delivery.
     pub webhook: WebhookConfig,
+    /// x402 payments (SPEC §4.2); `None` when off.
+    pub x402: Option<X402Config>,
 }
 
 impl Config {
@@ -198,6 +203,7 @@ impl Config {
             worker: worker_config(&src, is_sqlite_url(&database_url_for_worker))?,
             trusted_proxies: cidrs(&src, "TRUSTED_PROXIES")?,
             webhook: webhook_config(&src)?,
+            x402: x402_config(&src)?,
             secret_key: secret_key(&src)?,
             link_preview_bots: link_preview_bots(&src),
         };

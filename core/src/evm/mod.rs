@@ -45,6 +45,12 @@ pub fn checksum(a: &Address) -> String {
     a.to_checksum(None)
 }
 
+/// The EIP-55 form of an address given as `0x` + 40 hex digits in any case (a client's
+/// case is not trusted); anything else is returned unchanged.
+pub fn checksum_str(s: &str) -> String {
+    parse_address(&s.to_ascii_lowercase()).map_or_else(|| s.to_owned(), |a| checksum(&a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

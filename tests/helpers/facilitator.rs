@@ -231,10 +231,16 @@ impl Payer {
     /// The signed `payload` for requirements (v1 `maxAmountRequired` or v2 `amount`),
     /// paying `value` (default: the amount asked).
     pub fn sign(&self, req: &Value, value: Option<u128>) -> Value {
+        let now = now_s();
+        let window = (now - 600, now + req["maxTimeoutSeconds"].as_u64().expect("timeout"));
+        self.sign_window(req, value, window)
+    }
+
+    /// [`Payer::sign`] with a chosen validity window `(validAfter, validBefore)`.
+    pub fn sign_window(&self, req: &Value, value: Option<u128>, (valid_after, valid_before): (u64, u64)) -> Value {
         let amount: u128 =
             req["amount"].as_str().or(req["maxAmountRequired"].as_str()).and_then(|a| a.parse().ok()).expect("amount");
         let value = value.unwrap_or(amount);
-        let now = now_s();
         let mut nonce = [0u8; 32];
         getrandom_fill(&mut nonce);
         let pay_to = req["payTo"].as_str().expect("payTo");
@@ -242,8 +248,8 @@ impl Payer {
             from: self.key.address(),
             to: evm::parse_address(&pay_to.to_ascii_lowercase()).expect("payTo"),
             value: U256::from(value),
-            valid_after: now - 600,
-            valid_before: now + req["maxTimeoutSeconds"].as_u64().expect("timeout"),
+            valid_after,
+            valid_before,
             nonce: B256::from(nonce),
         };
         let domain = Domain {
@@ -277,10 +283,23 @@ impl Payer {
 
     /// `PAYMENT-SIGNATURE` for a `PAYMENT-REQUIRED` header (v2).
     pub fn pay_v2(&self, payment_required: &str) -> String {
+        let now = now_s();
+        let required = decode(payment_required);
+        let timeout = required["accepts"][0]["maxTimeoutSeconds"].as_u64().expect("timeout");
+        self.pay_v2_window(payment_required, (now - 600, now + timeout))
+    }
+
+    /// [`Payer::pay_v2`] valid only within `(validAfter, validBefore)` (unix seconds).
+    pub fn pay_v2_window(&self, payment_required: &str, window: (u64, u64)) -> String {
         let required = decode(payment_required);
         let accepted = &required["accepts"][0];
-        let payment = json!({ "x402Version": 2, "resource": required["resource"], "accepted": accepted, "payload": self.sign(accepted, None) });
-        b64(&payment)
+        let payload = self.sign_window(accepted, None, window);
+        b64(&json!({ "x402Version": 2, "resource": required["resource"], "accepted": accepted, "payload": payload }))
+    }
+
+    /// `X-PAYMENT` (v1) for these requirements, as given (the test may have altered them).
+    pub fn pay_v1_for(&self, req: &Value) -> String {
+        b64(&json!({ "x402Version": 1, "scheme": "exact", "network": req["network"], "payload": self.sign(req, None) }))
     }
 }
 

@@ -10,7 +10,8 @@ backend_tests!(
     a_signed_challenge_opens_a_session_once,
     forged_reused_and_malleable_signatures_are_refused,
     a_session_acts_on_its_wallets_leases_only,
-    a_session_pays_with_its_own_wallet
+    a_session_pays_with_its_own_wallet,
+    day_old_challenges_are_reaped
 );
 
 async fn spawn(backend: &Backend) -> (TestApp, TestFacilitator) {
@@ -110,6 +111,11 @@ async fn forged_reused_and_malleable_signatures_are_refused(backend: Backend) {
     assert_eq!(verify(&app, &invented, &key.sign_personal(invented.as_bytes())).await.0, 401);
     // None of that used the challenge up.
     assert_eq!(verify(&app, message, &signature).await.0, 200);
+    // A challenge answered after its 5 minutes is refused.
+    let late = challenge(&app, &wallet).await;
+    let late = late["message"].as_str().expect("message");
+    app.advance(std::time::Duration::from_secs(301));
+    assert_eq!(verify(&app, late, &key.sign_personal(late.as_bytes())).await.0, 401);
 }
 
 async fn a_session_acts_on_its_wallets_leases_only(backend: Backend) {
@@ -221,4 +227,16 @@ async fn a_session_pays_with_its_own_wallet(backend: Backend) {
     let (status, body) = app.get_json(&session, "/api/checkpoint/wf").await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({ "step": 1 }));
+}
+
+async fn day_old_challenges_are_reaped(backend: Backend) {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let (app, _f) = spawn(&backend).await;
+    challenge(&app, &leasehold_core::evm::checksum(&TestKey::from_seed(28).address())).await;
+    let count = || leasehold_entities::auth_challenge::Entity::find().count(&app.state.db);
+    leasehold_worker::jobs::reap::reap(&app.worker_context()).await.expect("reap");
+    assert_eq!(count().await.expect("count"), 1, "a fresh challenge stays");
+    app.advance(std::time::Duration::from_secs(25 * 3600));
+    leasehold_worker::jobs::reap::reap(&app.worker_context()).await.expect("reap");
+    assert_eq!(count().await.expect("count"), 0);
 }

@@ -15,7 +15,8 @@ backend_tests!(
     one_payment_racing_on_two_instances_makes_one_lease,
     a_refused_settlement_keeps_nothing_and_frees_the_payment,
     an_unreachable_facilitator_is_503_and_nothing_is_kept,
-    mismatched_payments_are_refused_before_the_facilitator
+    mismatched_payments_are_refused_before_the_facilitator,
+    expired_wrong_chain_and_misplaced_payments_store_and_settle_nothing
 );
 
 const BODY: &[u8] = b"paid bytes";
@@ -265,4 +266,51 @@ async fn mismatched_payments_are_refused_before_the_facilitator(backend: Backend
     assert_eq!(res.status(), 402);
     assert_eq!(reason(res.json().await.expect("json")), "invalid_exact_evm_payload_signature");
     assert!(f.settlements().is_empty());
+}
+
+async fn expired_wrong_chain_and_misplaced_payments_store_and_settle_nothing(backend: Backend) {
+    let (app, f) = spawn(&backend).await;
+    let wallet = Payer::new(14);
+    let (body, required) = asked(&app).await;
+    let now = u64::try_from(chrono::Utc::now().timestamp()).expect("now");
+    let reason = |res: Value| res["reason"].as_str().unwrap_or_default().to_owned();
+    // Expired, and not yet valid: the facilitator's verification refuses them.
+    for (window, why) in [
+        ((now - 7200, now - 3600), "invalid_exact_evm_payload_authorization_valid_before"),
+        ((now + 3600, now + 7200), "invalid_exact_evm_payload_authorization_valid_after"),
+    ] {
+        let res = store(&app, &[("PAYMENT-SIGNATURE", &wallet.pay_v2_window(&required, window))]).await;
+        assert_eq!(res.status(), 402);
+        assert_eq!(reason(res.json().await.expect("json")), why);
+    }
+    // v1 on another network.
+    let mut mainnet = body["accepts"][0].clone();
+    mainnet["network"] = "base".into();
+    let res = store(&app, &[("X-PAYMENT", &wallet.pay_v1_for(&mainnet))]).await;
+    assert_eq!(res.status(), 402);
+    assert_eq!(reason(res.json().await.expect("json")), "invalid_network");
+    // v1 payments do not name the asset: one signed for another token fails the
+    // facilitator's signature check over this asset's EIP-712 domain.
+    let mut token = body["accepts"][0].clone();
+    token["asset"] = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913".into();
+    let res = store(&app, &[("X-PAYMENT", &wallet.pay_v1_for(&token))]).await;
+    assert_eq!(res.status(), 402);
+    assert_eq!(reason(res.json().await.expect("json")), "invalid_exact_evm_payload_signature");
+    // A payment on an owner-only route is no credential.
+    let good = wallet.pay_v2(&required);
+    let res = app.client.get(app.url("/api/leases")).header("PAYMENT-SIGNATURE", &good).send().await.expect("r");
+    assert_eq!(res.status(), 401);
+    let res = app
+        .client
+        .post(app.url("/api/handoff/lse_01KBQ0000000000000000000000"))
+        .header("PAYMENT-SIGNATURE", &good)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("r");
+    assert_eq!(res.status(), 401);
+    assert!(f.settlements().is_empty(), "nothing settled");
+    assert_eq!(app.state.blobs.list("leases/").await.expect("list").len(), 0, "nothing stored");
+    // The good payment was never used by any of that.
+    assert_eq!(store(&app, &[("PAYMENT-SIGNATURE", &good)]).await.status(), 201);
 }

@@ -1,7 +1,8 @@
 //! The reaper: tombstones past their retention are removed (the id then answers 404),
 //! bytes that no committed row references (a crash between upload and commit, under a dead
 //! or a live lease) and temp files or multipart uploads left by a crash mid-upload are
-//! deleted after the orphan age, and finished job rows are pruned.
+//! deleted after the orphan age, and finished job rows and day-old sign-in challenges are
+//! pruned.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -60,6 +61,8 @@ pub async fn reap(ctx: &WorkerContext) -> Result<Reaped, JobError> {
     let incomplete = ctx.blobs.reap_incomplete(orphan_cutoff).await?;
     let day_ago_secs = now / 1000 - 86_400;
     leasehold_core::queue::prune_finished(&ctx.db, day_ago_secs).await?;
+    // Sign-in challenges are answered within minutes; a day later they only take room.
+    leasehold_core::wallets::prune_challenges(&ctx.db, now - 86_400_000).await?;
     Ok(Reaped { tombstones, orphans, incomplete })
 }
 

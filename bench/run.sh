@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs, started
 # here on a free port with static keys and a fresh data dir). Figures go to stdout.
-#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook] [claim-rss]  (default: all)
+#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook] [claim-rss] [x402]  (default: all)
 # Storage (issue 2), expiry (3), mailbox (4), checkpoint (5), handoff (6), webhook (7) and
-# the RSS of concurrent Mailbox claims (12).
+# the RSS of concurrent Mailbox claims (12), x402 creation latency (14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 shift || true
-WHICH=${*:-storage expiry mailbox checkpoint handoff webhook claim-rss}
+WHICH=${*:-storage expiry mailbox checkpoint handoff webhook claim-rss x402}
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
@@ -58,4 +58,8 @@ if wants webhook; then
   # With PostgreSQL the bench starts target/release/leasehold-worker next to the API.
   ./target/release/leasehold-bench webhook --rate 100 --seconds 60 --burst 5000 --concurrency 32
   ./target/release/leasehold-bench webhook --rate 100 --seconds 60 --burst 5000 --concurrency 32 $S3
+fi
+if wants x402; then
+  ./target/release/leasehold-bench x402 --concurrency 4 --seconds 3 --rounds 3
+  ./target/release/leasehold-bench x402 --concurrency 4 --seconds 3 --rounds 3 $S3
 fi

@@ -9,6 +9,7 @@ mod mailbox;
 mod server;
 mod storage;
 mod webhook;
+mod x402;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -149,6 +150,21 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         size: u64,
     },
+    /// Creation latency of a small Storage lease paid with x402 (a facilitator in process
+    /// that answers at once) next to the same creation paid with an API key.
+    X402 {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrent creators.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Alternating rounds (after a warm-up round).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
     /// Drop → webhook received latency at a steady drop rate (open loop), and webhook
     /// deliveries per second after a burst of drops vs. the rate the API accepted them.
     Webhook {
@@ -178,5 +194,8 @@ async fn main() -> anyhow::Result<()> {
             mailbox::run(&target, concurrency, seconds, size, rounds).await
         }
         Command::Webhook { target, options } => webhook::run(&target, &options).await,
+        Command::X402 { target, concurrency, seconds, rounds } => {
+            x402::run(&target, concurrency, seconds, rounds).await
+        }
     }
 }

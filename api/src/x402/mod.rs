@@ -10,6 +10,7 @@
 //! without verifying first and keeps no nonce record; r402-http and x402-kit are v2 only.
 
 pub mod buyer;
+pub mod client;
 pub mod facilitator;
 pub mod offer;
 pub mod payment;

@@ -39,3 +39,4 @@ mod webhook_guard;
 mod webhooks;
 mod worker_process;
 mod x402;
+mod x402_clients;

@@ -193,6 +193,15 @@ async fn pays(backend: Backend, client: Client, version: Version, key: &str) {
     assert_eq!(settled[0].payer, wallet);
     assert_eq!(settled[0].transaction, tx_hash);
     assert_eq!(f.verifies(), 1, "one payment verified");
+
+    // The Python run then signs in with eth-account and downloads what it paid for.
+    if matches!(client, Client::Python) {
+        let siwe = &out["siwe"];
+        assert_eq!(siwe["verify_status"], 200, "{out}");
+        assert_eq!(siwe["token_prefix"], "rs_wallet_", "{out}");
+        assert_eq!(siwe["download_status"], 200, "{out}");
+        assert_eq!(siwe["downloaded"], true, "{out}");
+    }
 }
 
 async fn the_python_client_pays_with_v2(backend: Backend) {

@@ -12,6 +12,9 @@ The server answers `402` with the v1 body and the v2 `PAYMENT-REQUIRED` header:
   `PAYMENT-REQUIRED` from every response, so the client sees a v1 server and pays with
   v1 (`X-PAYMENT`). The client library itself is not changed.
 
+After a `201` the wallet signs in with Sign-In with Ethereum (eth-account's
+`sign_message`) and downloads the file with its session (`siwe` in the output).
+
 Prints one JSON line: `status`, `body` (JSON when it is), `payment_response_header`
 (the raw `PAYMENT-RESPONSE` or `X-PAYMENT-RESPONSE`), `receipt_header` (its name),
 `receipt` (decoded by the client library), `paid_with` (the payment header the client
@@ -27,6 +30,7 @@ import traceback
 
 import requests
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from x402 import x402ClientSync
 from x402.http import decode_payment_response_header, x402HTTPClientSync
 from x402.http.clients.requests import x402HTTPAdapter
@@ -104,8 +108,32 @@ def main() -> int:
         receipt=decode_payment_response_header(raw).model_dump(by_alias=True, exclude_none=True) if raw else None,
         paid_with=adapter.paid_with,
     )
+    if response.status_code == 201 and isinstance(body, dict):
+        out["siwe"] = sign_in_and_download(base, account, body["lease_id"])
     print(json.dumps(out))
     return 0 if response.status_code == 201 else 1
+
+
+def sign_in_and_download(base: str, account, lease_id: str) -> dict:  # noqa: ANN001
+    """Sign-In with Ethereum made with eth-account (`personal_sign` of the server's
+    EIP-4361 message), then the wallet session downloads the file it paid for."""
+    challenge = requests.get(f"{base}/v1/auth/challenge", params={"wallet": account.address}, timeout=30).json()
+    signed = account.sign_message(encode_defunct(text=challenge["message"]))
+    verified = requests.post(
+        f"{base}/v1/auth/verify",
+        json={"message": challenge["message"], "signature": "0x" + signed.signature.hex().removeprefix("0x")},
+        timeout=30,
+    )
+    token = verified.json().get("token", "")
+    download = requests.get(
+        f"{base}/api/download/{lease_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    return {
+        "verify_status": verified.status_code,
+        "token_prefix": token[:10],
+        "download_status": download.status_code,
+        "downloaded": download.content == CONTENT,
+    }
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 //! 503), the security schemes. `GET /api/pricing`'s `endpoints` and `GET /llms.txt` are
 //! derived from it.
 //!
-//! Every operation carries `x-auth` (`none`, `owner`, `admin`, `drop_token`,
+//! Every operation carries `x-auth` (`none`, `owner`, `wallet`, `admin`, `drop_token`,
 //! `handoff_token`) and, when it charges, `x-priced: true`.
 
 use std::fmt::Write as _;
@@ -256,7 +256,8 @@ pub struct Endpoint {
     pub path: String,
     /// Whether the route charges.
     pub priced: bool,
-    /// `none`, `owner` (API key), `drop_token` / `handoff_token` (the token in the path) or `admin`.
+    /// `none`, `owner` (API key or wallet session), `wallet` (a wallet session only),
+    /// `drop_token` / `handoff_token` (the token in the path) or `admin`.
     pub auth: String,
 }
 
@@ -285,7 +286,10 @@ pub fn llms_txt() -> String {
     let mut out = String::from(
         "# Leasehold API\n\nTime-limited storage, mailboxes, checkpoints and handoffs, paid per byte-second.\n\
          Errors are JSON: {\"status\":\"error\",\"error\":\"<sentence>\",\"code\":\"<code>\"}.\n\
-         Owner auth: `Authorization: Bearer rs_live_…`. Admin auth: `Authorization: Bearer <admin token>`.\n\
+         Owner auth: `Authorization: Bearer rs_live_…` (an account's API key) or `Bearer rs_wallet_…` (a wallet \
+         session from GET /v1/auth/challenge + POST /v1/auth/verify). Admin auth: `Authorization: Bearer <admin token>`.\n\
+         Without a credential, priced creations may be paid per request with x402 when the server offers it \
+         (402 with the v1 body and the v2 PAYMENT-REQUIRED header; see /.well-known/x402.json).\n\
          The full OpenAPI 3.1 document: GET /api/openapi.json\n",
     );
     for (path, item) in &mut doc.paths.paths {
@@ -295,7 +299,12 @@ pub fn llms_txt() -> String {
                 let _ = writeln!(out, "{summary}");
             }
             let priced = op.extensions.as_ref().and_then(|e| e.get("x-priced")).is_some_and(|v| v == true);
-            let _ = writeln!(out, "auth: {}{}", auth_of(op), if priced { "; charges the account" } else { "" });
+            let _ = writeln!(
+                out,
+                "auth: {}{}",
+                auth_of(op),
+                if priced { "; charges the account, or is paid with x402" } else { "" }
+            );
             for param in op.parameters.iter().flatten() {
                 let RefOr::T(param) = param else { continue };
                 let where_ = match param.parameter_in {

@@ -241,8 +241,7 @@ impl Payer {
         let amount: u128 =
             req["amount"].as_str().or(req["maxAmountRequired"].as_str()).and_then(|a| a.parse().ok()).expect("amount");
         let value = value.unwrap_or(amount);
-        let mut nonce = [0u8; 32];
-        getrandom_fill(&mut nonce);
+        let nonce: B256 = leasehold_core::tokens::random_hex32().parse().expect("32 random bytes");
         let pay_to = req["payTo"].as_str().expect("payTo");
         let auth = evm::Authorization {
             from: self.key.address(),
@@ -250,7 +249,7 @@ impl Payer {
             value: U256::from(value),
             valid_after,
             valid_before,
-            nonce: B256::from(nonce),
+            nonce,
         };
         let domain = Domain {
             name: req["extra"]["name"].as_str().expect("name").into(),
@@ -300,13 +299,6 @@ impl Payer {
     /// `X-PAYMENT` (v1) for these requirements, as given (the test may have altered them).
     pub fn pay_v1_for(&self, req: &Value) -> String {
         b64(&json!({ "x402Version": 1, "scheme": "exact", "network": req["network"], "payload": self.sign(req, None) }))
-    }
-}
-
-fn getrandom_fill(bytes: &mut [u8]) {
-    let hex = leasehold_core::tokens::random_hex32();
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
     }
 }
 

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on both shapes: SQLite + files, and PostgreSQL + S3 (s3s-fs, started
 # here on a free port with static keys and a fresh data dir). Figures go to stdout.
-#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook] [claim-rss] [x402]  (default: all)
-# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5), handoff (6), webhook (7) and
-# the RSS of concurrent Mailbox claims (12), x402 creation latency (14).
+#   bash bench/run.sh [size_mib] [storage] [expiry] [mailbox] [checkpoint] [handoff] [webhook] [claim-rss] [x402] [mcp] [cli]  (default: all)
+# Storage (issue 2), expiry (3), mailbox (4), checkpoint (5), handoff (6), webhook (7),
+# the RSS of concurrent Mailbox claims (12), x402 creation latency (14), MCP and the CLI (15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
 shift || true
-WHICH=${*:-storage expiry mailbox checkpoint handoff webhook claim-rss x402}
+WHICH=${*:-storage expiry mailbox checkpoint handoff webhook claim-rss x402 mcp cli}
 wants() { [[ " $WHICH " == *" $1 "* ]]; }
 PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-cargo build --release -p leasehold-server -p leasehold-bench
+cargo build --release -p leasehold-server -p leasehold-cli -p leasehold-bench
 command -v s3s-fs >/dev/null || cargo install s3s-fs@0.14.1 --features binary --locked
 
 S3_DIR=$(mktemp -d)
@@ -62,4 +62,12 @@ fi
 if wants x402; then
   ./target/release/leasehold-bench x402 --concurrency 4 --seconds 3 --rounds 3
   ./target/release/leasehold-bench x402 --concurrency 4 --seconds 3 --rounds 3 $S3
+fi
+if wants mcp; then
+  ./target/release/leasehold-bench mcp --concurrency 8 --seconds 3 --rounds 2
+  ./target/release/leasehold-bench mcp --concurrency 8 --seconds 3 --rounds 2 $S3
+fi
+if wants cli; then
+  # Embedded shape: S3 through s3s-fs on the same two cores would measure s3s-fs.
+  ./target/release/leasehold-bench cli --size-mib "$SIZE_MIB" --rounds 2
 fi

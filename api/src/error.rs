@@ -124,14 +124,21 @@ pub fn put_header(headers: &mut HeaderMap, name: HeaderName, value: String) -> R
     Ok(())
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The JSON body: `{"status":"error","error":…,"code":…}` plus the code's fields.
+    pub fn body(&self) -> Value {
         let mut body = Map::new();
         body.insert("status".into(), "error".into());
-        body.insert("error".into(), self.message.into());
+        body.insert("error".into(), self.message.clone().into());
         body.insert("code".into(), self.code.into());
-        body.extend(self.fields);
-        let mut response = (self.status, Json(Value::Object(body))).into_response();
+        body.extend(self.fields.clone());
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

@@ -11,6 +11,7 @@ pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod mcp;
 pub mod metered;
 pub mod metrics;
 pub mod openapi;
@@ -87,7 +88,9 @@ pub fn router(state: AppState) -> Router {
         let path = redact::path(req.uri().path());
         tracing::info_span!("request", method = %req.method(), route, path = %path, request_id = %id)
     });
+    let mcp = mcp::service(state.clone(), routes::all().with_state(state.clone()));
     routes::all()
+        .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(close_after_unread_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(trace)

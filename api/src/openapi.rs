@@ -290,7 +290,12 @@ pub fn llms_txt() -> String {
          session from GET /v1/auth/challenge + POST /v1/auth/verify). Admin auth: `Authorization: Bearer <admin token>`.\n\
          Without a credential, priced creations may be paid per request with x402 when the server offers it \
          (402 with the v1 body and the v2 PAYMENT-REQUIRED header; see /.well-known/x402.json).\n\
-         The full OpenAPI 3.1 document: GET /api/openapi.json\n",
+         The full OpenAPI 3.1 document: GET /api/openapi.json\n\
+         MCP: POST /mcp (streamable HTTP, stateless) serves these operations as tools (leasehold_quote, \
+         leasehold_store, leasehold_claim, leasehold_mailbox_*, leasehold_checkpoint_*, …) with the same auth in the HTTP \
+         Authorization header and x402 over MCP for paid tools; the server card is GET /.well-known/mcp/server-card.json.\n\
+         CLI: `leasehold` (cargo install --path cli): store FILE --ttl 1h --handoff 1 [--encrypt], claim URL, mailbox …, \
+         checkpoint …; LEASEHOLD_URL and LEASEHOLD_API_KEY; --json for scripts.\n",
     );
     for (path, item) in &mut doc.paths.paths {
         for (method, op) in operations(item) {

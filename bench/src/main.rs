@@ -2,10 +2,12 @@
 //! measured in the same run, and the ratio. See `docs/BENCHMARKS.md`.
 
 mod checkpoint;
+mod cli;
 mod expiry;
 mod handoff;
 mod load;
 mod mailbox;
+mod mcp;
 mod server;
 mod storage;
 mod webhook;
@@ -150,6 +152,35 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         size: u64,
     },
+    /// `leasehold_quote` through `/mcp` next to `GET /api/quote`: calls/s, p50, p99.
+    Mcp {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrent callers.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Alternating rounds after a warm-up.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+    },
+    /// The `leasehold` CLI's upload and download of one large file next to curl's, plain
+    /// and with --encrypt; the CLI's peak RSS.
+    Cli {
+        #[command(flatten)]
+        target: Target,
+        /// The `leasehold` binary (build it with --release first).
+        #[arg(long, default_value = "target/release/leasehold")]
+        cli_bin: String,
+        /// File size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        /// Alternating rounds; the best of each side is reported.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+    },
     /// Creation latency of a small Storage lease paid with x402 (a facilitator in process
     /// that answers at once) next to the same creation paid with an API key.
     X402 {
@@ -194,6 +225,8 @@ async fn main() -> anyhow::Result<()> {
             mailbox::run(&target, concurrency, seconds, size, rounds).await
         }
         Command::Webhook { target, options } => webhook::run(&target, &options).await,
+        Command::Mcp { target, concurrency, seconds, rounds } => mcp::run(&target, concurrency, seconds, rounds).await,
+        Command::Cli { target, cli_bin, size_mib, rounds } => cli::run(&target, &cli_bin, size_mib, rounds).await,
         Command::X402 { target, concurrency, seconds, rounds } => {
             x402::run(&target, concurrency, seconds, rounds).await
         }

@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database) and its own blob directory or S3 key prefix.
 
 pub mod backend;
+pub mod balancer;
 pub mod checkpoint;
 pub mod facilitator;
 pub mod fake_s3;

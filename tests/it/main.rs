@@ -22,6 +22,8 @@ mod logs;
 mod mailbox;
 mod mailbox_bad_input;
 mod mailbox_concurrency;
+mod mcp;
+mod mcp_clients;
 mod openapi;
 mod ops;
 mod outage;

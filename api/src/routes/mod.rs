@@ -39,6 +39,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(handoff::router())
         .merge(claim::router())
         .merge(leases::router())
+        .merge(crate::mcp::card::router())
 }
 
 /// All routes, without middleware.

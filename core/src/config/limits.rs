@@ -40,6 +40,9 @@ pub struct Limits {
     pub long_poll_max_seconds: u64,
     /// How long an expired or deleted lease answers 410 before it answers 404.
     pub tombstone_retention_seconds: u64,
+    /// Largest content an MCP tool result carries inline; larger content is answered
+    /// with the URL to fetch it from (SPEC §11).
+    pub mcp_inline_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -62,6 +65,7 @@ impl Default for Limits {
             drop_burst_per_mailbox: 200,
             long_poll_max_seconds: 30,
             tombstone_retention_seconds: 7 * 86_400,
+            mcp_inline_max_bytes: MIB,
         }
     }
 }
@@ -86,6 +90,7 @@ pub(super) fn limits(src: &Source<'_>) -> Result<Limits, ConfigError> {
         drop_burst_per_mailbox: src.number("DROP_BURST_PER_MAILBOX", d.drop_burst_per_mailbox)?,
         long_poll_max_seconds: src.number("LONG_POLL_MAX_SECONDS", d.long_poll_max_seconds)?,
         tombstone_retention_seconds: src.number("TOMBSTONE_RETENTION_SECONDS", d.tombstone_retention_seconds)?,
+        mcp_inline_max_bytes: src.number("MCP_INLINE_MAX_BYTES", d.mcp_inline_max_bytes)?,
     })
 }
 

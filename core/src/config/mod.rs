@@ -251,6 +251,9 @@ impl Config {
                 ),
             ));
         }
+        if l.mcp_inline_max_bytes == 0 || l.mcp_inline_max_bytes > 64 * MIB {
+            return Err(ConfigError::new("MCP_INLINE_MAX_BYTES", "must be 1..=67108864 (64 MiB)"));
+        }
         if l.long_poll_max_seconds == 0 {
             return Err(ConfigError::new("LONG_POLL_MAX_SECONDS", "must be at least 1"));
         }

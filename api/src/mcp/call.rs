@@ -266,8 +266,7 @@ async fn claim(state: &AppState, inner: &Router, caller: &Caller, request: Reque
     let head = Request { method: Method::HEAD, path: request.path.clone(), headers: Vec::new(), body: Bytes::new() };
     let looked = send(inner, caller, head).await;
     if !looked.status().is_success() {
-        // A HEAD error has no body: the GET gives the same refusal with its JSON.
-        return error_result(send(inner, caller, request).await).await;
+        return head_refusal(inner, caller, request, looked).await;
     }
     let mut out = describe(looked.headers());
     if out.get("size_bytes").and_then(Value::as_u64).is_some_and(|n| n > limit) {
@@ -306,6 +305,38 @@ async fn claim(state: &AppState, inner: &Router, caller: &Caller, request: Reque
         put_content(&mut out, &bytes);
     }
     success(Value::Object(out), &parts.headers)
+}
+
+/// A refused `HEAD` (which has no body) as the tool error. A `404` or `410` is final
+/// (unknown, revoked, expired, exhausted, lease gone), so the `GET` is refused the same
+/// way and gives the API's JSON; anything else (`409 claim_in_progress`, an outage) could
+/// let a `GET` through and take a claim, so its error is said from the status alone.
+async fn head_refusal(inner: &Router, caller: &Caller, request: Request, looked: Response) -> CallToolResult {
+    let status = looked.status();
+    if matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE) {
+        let response = send(inner, caller, request).await;
+        if !response.status().is_success() {
+            return error_result(response).await;
+        }
+        // Cannot happen (a final refusal), but never drop a claimed body silently.
+        return failure(
+            &json!({ "status": "error", "code": "internal_error", "error": "the claim changed while it was looked at" }),
+        );
+    }
+    let error = match status {
+        StatusCode::CONFLICT => json!({ "status": "error", "code": "claim_in_progress",
+            "error": "every remaining claim is being transferred; retry later", "retry_after_seconds": 5 }),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            json!({ "status": "error", "code": "unavailable", "error": "the service is unavailable; retry later" })
+        }
+        StatusCode::TOO_MANY_REQUESTS => {
+            json!({ "status": "error", "code": "rate_limited", "error": "too many requests; retry later" })
+        }
+        other => {
+            json!({ "status": "error", "code": "internal_error", "error": format!("the claim could not be looked at (HTTP {})", other.as_u16()) })
+        }
+    };
+    failure(&error)
 }
 
 /// The exact file name of a `Content-Disposition` (`filename*=UTF-8''…`, else `filename`).

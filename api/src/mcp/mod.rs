@@ -14,6 +14,7 @@
 //! in `params._meta["x402/payment"]` and goes on as the `PAYMENT-SIGNATURE` header; the
 //! receipt (`PAYMENT-RESPONSE`) comes back in the result's `_meta["x402/payment-response"]`.
 
+pub mod args;
 pub mod call;
 pub mod card;
 pub mod tools;

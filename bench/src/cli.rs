@@ -12,10 +12,13 @@ use anyhow::Context;
 use crate::Target;
 use crate::server::Server;
 
-/// One timed child process: seconds and its peak RSS in bytes.
-async fn timed(mut command: tokio::process::Command) -> anyhow::Result<(f64, u64, String)> {
+/// One timed child process: seconds, its peak RSS in bytes, and its stdout (or, when
+/// `to_null`, its stderr, and stdout goes to /dev/null: downloads are measured without
+/// the disk, whose write-back throttling made file downloads vary 2× between runs).
+async fn timed(mut command: tokio::process::Command, to_null: bool) -> anyhow::Result<(f64, u64, String)> {
     let started = Instant::now();
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("spawn")?;
+    let stdout = if to_null { Stdio::null() } else { Stdio::piped() };
+    let mut child = command.stdout(stdout).stderr(Stdio::piped()).spawn().context("spawn")?;
     let pid = child.id().context("pid")?;
     let mut peak = 0u64;
     let status = loop {
@@ -35,7 +38,8 @@ async fn timed(mut command: tokio::process::Command) -> anyhow::Result<(f64, u64
     let seconds = started.elapsed().as_secs_f64();
     let output = child.wait_with_output().await?;
     anyhow::ensure!(status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    Ok((seconds, peak, String::from_utf8_lossy(&output.stdout).into_owned()))
+    let text = if to_null { &output.stderr } else { &output.stdout };
+    Ok((seconds, peak, String::from_utf8_lossy(text).into_owned()))
 }
 
 fn curl_upload(base: &str, key: &str, file: &Path, size: u64) -> tokio::process::Command {
@@ -55,11 +59,9 @@ fn curl_upload(base: &str, key: &str, file: &Path, size: u64) -> tokio::process:
     c
 }
 
-fn curl_download(base: &str, key: &str, lease: &str, out: &Path) -> tokio::process::Command {
+fn curl_download(base: &str, key: &str, lease: &str) -> tokio::process::Command {
     let mut c = tokio::process::Command::new("curl");
-    c.args(["-sS", "--fail", "-o"])
-        .arg(out)
-        .args(["-H", &format!("Authorization: Bearer {key}")])
+    c.args(["-sS", "--fail", "-o", "/dev/null", "-H", &format!("Authorization: Bearer {key}")])
         .arg(format!("{base}/api/download/{lease}"));
     c
 }
@@ -105,37 +107,36 @@ pub async fn run(target: &Target, cli_bin: &str, size_mib: u64, rounds: u32) -> 
         f.sync_all().await?;
     }
     let path = file.to_str().context("utf-8 path")?;
-    let out = dir.path().join("out.bin");
-    let out_s = out.to_str().context("utf-8 path")?.to_owned();
     let (mut curl_up, mut cli_up, mut enc_up, mut curl_down, mut cli_down, mut enc_down) =
         (Best::default(), Best::default(), Best::default(), Best::default(), Best::default(), Best::default());
     for _ in 0..rounds {
-        curl_up.add(&timed(curl_upload(&server.base, &key, &file, size)).await?);
-        let up = timed(cli(cli_bin, &server.base, &key, &["store", path, "--ttl", "1h", "--json"])).await?;
+        curl_up.add(&timed(curl_upload(&server.base, &key, &file, size), false).await?);
+        let up = timed(cli(cli_bin, &server.base, &key, &["store", path, "--ttl", "1h", "--json"]), false).await?;
         cli_up.add(&up);
         let lease: serde_json::Value = serde_json::from_str(&up.2)?;
         let lease = lease["lease_id"].as_str().context("lease_id")?.to_owned();
         let sealed =
-            timed(cli(cli_bin, &server.base, &key, &["store", path, "--ttl", "1h", "--encrypt", "--json"])).await?;
+            timed(cli(cli_bin, &server.base, &key, &["store", path, "--ttl", "1h", "--encrypt", "--json"]), false)
+                .await?;
         enc_up.add(&sealed);
         let sealed: serde_json::Value = serde_json::from_str(&sealed.2)?;
         let (sealed_lease, identity) = (
             sealed["lease_id"].as_str().context("lease_id")?.to_owned(),
             sealed["age_identity"].as_str().context("identity")?.to_owned(),
         );
-        curl_down.add(&timed(curl_download(&server.base, &key, &lease, &out)).await?);
-        cli_down.add(&timed(cli(cli_bin, &server.base, &key, &["get", &lease, "-o", &out_s])).await?);
-        enc_down.add(
-            &timed(cli(cli_bin, &server.base, &key, &["get", &sealed_lease, "-o", &out_s, "--identity", &identity]))
-                .await?,
-        );
-        anyhow::ensure!(tokio::fs::metadata(&out).await?.len() == size, "the decrypted download has the file's size");
+        curl_down.add(&timed(curl_download(&server.base, &key, &lease), true).await?);
+        cli_down.add(&timed(cli(cli_bin, &server.base, &key, &["get", &lease, "-o", "-"]), true).await?);
+        let opened = ["get", &sealed_lease, "-o", "-", "--identity", &identity, "--json"];
+        let opened = timed(cli(cli_bin, &server.base, &key, &opened), true).await?;
+        enc_down.add(&opened);
+        let note: serde_json::Value = serde_json::from_str(opened.2.trim())?;
+        anyhow::ensure!(note["bytes"] == size, "the decrypted download has the file's size: {note}");
         for id in [&lease, &sealed_lease] {
             http.delete(format!("{}/api/leases/{id}", server.base)).bearer_auth(&key).send().await?;
         }
     }
     println!(
-        "CLI benchmark: one {size_mib} MiB file, best of {rounds} alternating rounds; blob store {:?}, metadata {}; curl -T / curl -o as the baseline",
+        "CLI benchmark: one {size_mib} MiB file, best of {rounds} alternating rounds; blob store {:?}, metadata {}; curl -T / curl -o /dev/null as the baseline (downloads go to /dev/null on both sides)",
         target.backend,
         if target.database_url.is_some() { "PostgreSQL" } else { "SQLite" }
     );

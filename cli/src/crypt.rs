@@ -9,8 +9,8 @@ use age::secrecy::ExposeSecret;
 use age::x25519;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+use tokio::io::AsyncRead;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 /// age's payload chunk and tag sizes (STREAM, ChaCha20-Poly1305).
 const CHUNK: u64 = 64 * 1024;
@@ -92,16 +92,13 @@ pub fn parse_identity(text: &str) -> Result<x25519::Identity, String> {
 }
 
 /// Decrypts the age file read from `input` into `output` while it streams; returns the
-/// plaintext length.
-pub async fn decrypt<R, W>(identity: &x25519::Identity, input: R, output: &mut W) -> io::Result<u64>
-where
-    R: AsyncRead + Unpin + Send,
-    W: AsyncWrite + Unpin,
-{
-    let decryptor = age::Decryptor::new_async(input.compat()).await.map_err(io::Error::other)?;
-    let reader = decryptor.decrypt_async(iter::once(identity as &dyn age::Identity)).map_err(io::Error::other)?;
-    let mut plain = reader.compat();
-    tokio::io::copy(&mut plain, output).await
+/// plaintext length. Blocking: run it on a thread of its own (the download feeds it
+/// through a `SyncIoBridge`), so decryption and the network read use both cores.
+pub fn decrypt(identity: &x25519::Identity, input: impl io::Read, output: &mut impl io::Write) -> io::Result<u64> {
+    let decryptor =
+        age::Decryptor::new_buffered(io::BufReader::with_capacity(256 * 1024, input)).map_err(io::Error::other)?;
+    let mut plain = decryptor.decrypt(iter::once(identity as &dyn age::Identity)).map_err(io::Error::other)?;
+    io::copy(&mut plain, output)
 }
 
 #[cfg(test)]
@@ -122,7 +119,7 @@ mod tests {
             assert!(sealed.starts_with(b"age-encryption.org/v1\n"));
             let identity = parse_identity(&sealing.identity()).expect("identity");
             let mut out = Vec::new();
-            let n = decrypt(&identity, std::io::Cursor::new(sealed), &mut out).await.expect("decrypt");
+            let n = decrypt(&identity, std::io::Cursor::new(sealed), &mut out).expect("decrypt");
             assert_eq!(n, size as u64);
             assert_eq!(out, plain);
         }
@@ -135,6 +132,6 @@ mod tests {
         let sealed: Vec<u8> = stream.map(|b| b.expect("chunk")).collect::<Vec<_>>().await.concat();
         task.await.expect("task").expect("encrypted");
         let wrong = parse_identity(&b.identity()).expect("identity");
-        assert!(decrypt(&wrong, std::io::Cursor::new(sealed), &mut Vec::new()).await.is_err());
+        assert!(decrypt(&wrong, std::io::Cursor::new(sealed), &mut Vec::new()).is_err());
     }
 }

@@ -92,8 +92,8 @@ pub fn parse_identity(text: &str) -> Result<x25519::Identity, String> {
 }
 
 /// Decrypts the age file read from `input` into `output` while it streams; returns the
-/// plaintext length. Blocking: run it on a thread of its own (the download feeds it
-/// through a `SyncIoBridge`), so decryption and the network read use both cores.
+/// plaintext length. Blocking: the download runs it on a thread of its own and feeds it
+/// 1 MiB pieces, so decryption and the network read use both cores.
 pub fn decrypt(identity: &x25519::Identity, input: impl io::Read, output: &mut impl io::Write) -> io::Result<u64> {
     let decryptor =
         age::Decryptor::new_buffered(io::BufReader::with_capacity(256 * 1024, input)).map_err(io::Error::other)?;

@@ -32,6 +32,8 @@ pub fn bar(total: Option<u64>, what: &str) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_owned());
+    // The first frame at once (on a terminal): a short transfer still shows its bar.
+    bar.tick();
     bar
 }
 

@@ -109,17 +109,27 @@ pub async fn claim(api: &Api, out: &Out, url: &str, output: Option<&Path>) -> Re
     let response = Api::send(api.anonymous(Method::GET, url)).await?;
     let remaining = response.headers().get("x-claims-remaining").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let lease_id = response.headers().get("x-lease-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let target = match output {
-        Some(p) => p.to_owned(),
-        None => PathBuf::from(default_name(&response, identity.is_some())),
-    };
-    let written = transfer::download(response, &Sink::of(&target), identity.as_ref()).await?;
+    let (target, written) = save(response, output, identity.as_ref()).await?;
     let shown = json!({
         "status": "ok", "lease_id": lease_id, "output": target.display().to_string(), "bytes": written,
         "decrypted": identity.is_some(), "claims_remaining": remaining.and_then(|r| r.parse::<i64>().ok()),
     });
     out.note(&shown, || format!("{} bytes -> {}", written, target.display()), &target);
     Ok(())
+}
+
+/// Writes `response` to `output`, or to the file's own name; the path and the bytes written.
+async fn save(
+    response: reqwest::Response,
+    output: Option<&Path>,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<(PathBuf, u64), Failure> {
+    let target = match output {
+        Some(p) => p.to_owned(),
+        None => PathBuf::from(default_name(&response, identity.is_some())),
+    };
+    let written = transfer::download(response, &Sink::of(&target), identity).await?;
+    Ok((target, written))
 }
 
 /// The file's own name (without `.age` when decrypting), else `download`.
@@ -141,11 +151,7 @@ pub async fn get(
 ) -> Result<(), Failure> {
     let identity = identity.map(crypt::parse_identity).transpose().map_err(|e| Failure::local("bad_identity", e))?;
     let response = Api::send(api.request(Method::GET, &format!("/api/download/{}", segment(lease)))).await?;
-    let target = match output {
-        Some(p) => p.to_owned(),
-        None => PathBuf::from(default_name(&response, identity.is_some())),
-    };
-    let written = transfer::download(response, &Sink::of(&target), identity.as_ref()).await?;
+    let (target, written) = save(response, output, identity.as_ref()).await?;
     let shown = json!({ "status": "ok", "lease_id": lease, "output": target.display().to_string(), "bytes": written });
     out.note(&shown, || format!("{} bytes -> {}", written, target.display()), &target);
     Ok(())

@@ -19,16 +19,13 @@ use super::tools::{Request, Shape, Tool};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::x402::offer::PAYMENT_REQUIRED;
+use crate::x402::payment::{PAYMENT_RESPONSE, PAYMENT_SIGNATURE};
 use crate::x402::wire;
 
 /// Where an x402 payment rides in a tool call's `_meta`, and its receipt in the result's.
 pub const PAYMENT_META: &str = "x402/payment";
 /// The receipt's key in the result's `_meta`.
 pub const PAYMENT_RESPONSE_META: &str = "x402/payment-response";
-
-/// The v2 payment header and receipt header of the HTTP API.
-const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
-const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response");
 
 /// What the MCP request says about its caller: the headers passed on to the API (the
 /// credential, the address seen by a trusted proxy, the user agent), the socket peer,
@@ -278,8 +275,13 @@ async fn claim(state: &AppState, inner: &Router, caller: &Caller, request: Reque
         return error_result(response).await;
     }
     let (parts, body) = response.into_parts();
-    let mailbox =
-        !parts.headers.contains_key(header::CONTENT_DISPOSITION) && !parts.headers.contains_key("x-checkpoint-version");
+    let variant = if parts.headers.contains_key(header::CONTENT_DISPOSITION) {
+        "storage"
+    } else if parts.headers.contains_key("x-checkpoint-version") {
+        "checkpoint"
+    } else {
+        "mailbox"
+    };
     let bytes = match read_limited(body, limit).await {
         Ok(Some(bytes)) => bytes,
         // Dropping the unfinished transfer gives its slot back (it never completed).
@@ -293,12 +295,12 @@ async fn claim(state: &AppState, inner: &Router, caller: &Caller, request: Reque
     };
     let mut out = describe(&parts.headers);
     out.insert("claim_url".into(), url.into());
-    if mailbox && let Ok(Value::Object(items)) = serde_json::from_slice::<Value>(&bytes) {
-        out.insert("variant".into(), "mailbox".into());
+    out.insert("variant".into(), variant.into());
+    if variant == "mailbox"
+        && let Ok(Value::Object(items)) = serde_json::from_slice::<Value>(&bytes)
+    {
         out.extend(items);
     } else {
-        let variant = if parts.headers.contains_key("x-checkpoint-version") { "checkpoint" } else { "storage" };
-        out.insert("variant".into(), variant.into());
         if let Some(name) = header_text(&parts.headers, header::CONTENT_DISPOSITION).and_then(|d| file_name(&d)) {
             out.insert("file_name".into(), name.into());
         }
@@ -310,7 +312,7 @@ async fn claim(state: &AppState, inner: &Router, caller: &Caller, request: Reque
 /// A refused `HEAD` (which has no body) as the tool error. A `404` or `410` is final
 /// (unknown, revoked, expired, exhausted, lease gone), so the `GET` is refused the same
 /// way and gives the API's JSON; anything else (`409 claim_in_progress`, an outage) could
-/// let a `GET` through and take a claim, so its error is said from the status alone.
+/// let a `GET` through and take a claim, so its error is the API's for that status.
 async fn head_refusal(inner: &Router, caller: &Caller, request: Request, looked: Response) -> CallToolResult {
     let status = looked.status();
     if matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE) {
@@ -324,19 +326,11 @@ async fn head_refusal(inner: &Router, caller: &Caller, request: Request, looked:
         );
     }
     let error = match status {
-        StatusCode::CONFLICT => json!({ "status": "error", "code": "claim_in_progress",
-            "error": "every remaining claim is being transferred; retry later", "retry_after_seconds": 5 }),
-        StatusCode::SERVICE_UNAVAILABLE => {
-            json!({ "status": "error", "code": "unavailable", "error": "the service is unavailable; retry later" })
-        }
-        StatusCode::TOO_MANY_REQUESTS => {
-            json!({ "status": "error", "code": "rate_limited", "error": "too many requests; retry later" })
-        }
-        other => {
-            json!({ "status": "error", "code": "internal_error", "error": format!("the claim could not be looked at (HTTP {})", other.as_u16()) })
-        }
+        StatusCode::CONFLICT => crate::routes::claim::refused(leasehold_core::handoff::Refusal::InProgress),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable("the service is unavailable"),
+        other => ApiError::internal(&format_args!("a claim's HEAD answered {other}")),
     };
-    failure(&error)
+    failure(&error.body())
 }
 
 /// The exact file name of a `Content-Disposition` (`filename*=UTF-8''…`, else `filename`).

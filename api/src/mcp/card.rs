@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::call::{PAYMENT_META, PAYMENT_RESPONSE_META};
-use super::tools::{Auth, INSTRUCTIONS, TOOLS};
+use super::tools::{INSTRUCTIONS, TOOLS};
 use crate::state::AppState;
 
 /// `/.well-known/mcp/server-card.json`.
@@ -31,8 +31,7 @@ pub fn card(state: &AppState) -> Value {
     let tools: Vec<Value> = TOOLS
         .iter()
         .map(|t| {
-            // Without x402, a paid tool needs an owner credential.
-            let auth = if t.auth == Auth::X402 && x402.is_none() { Auth::Owner } else { t.auth };
+            let auth = t.auth_on(x402.is_some());
             json!({
                 "name": t.name,
                 "title": t.title,

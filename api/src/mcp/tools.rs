@@ -114,11 +114,15 @@ impl Tool {
         (self.schema)()
     }
 
+    /// Who may call it on this server: without x402, a paid tool needs an owner.
+    pub fn auth_on(&self, x402: bool) -> Auth {
+        if self.auth == Auth::X402 && !x402 { Auth::Owner } else { self.auth }
+    }
+
     /// The request for `arguments`, or the error naming the argument at fault.
     pub fn request(&self, arguments: &Map<String, Value>) -> Result<Request, ApiError> {
         let schema = self.input_schema();
-        let known = schema["properties"].as_object().map(|p| p.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        if let Some(unknown) = arguments.keys().find(|k| !known.contains(k)) {
+        if let Some(unknown) = arguments.keys().find(|k| schema["properties"].get(k.as_str()).is_none()) {
             return Err(invalid(unknown, "is not an argument of this tool"));
         }
         for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
@@ -339,8 +343,10 @@ pub static TOOLS: &[Tool] = &[
                     query.push(format!("{name}={n}"));
                 }
             }
-            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            Ok(Request::new(Method::GET, format!("/api/mailbox/{}/messages{query}", a.segment("lease_id")?)))
+            Ok(Request::new(
+                Method::GET,
+                with_query(format!("/api/mailbox/{}/messages", a.segment("lease_id")?), &query),
+            ))
         },
     },
     Tool {
@@ -467,8 +473,7 @@ pub static TOOLS: &[Tool] = &[
             if let Some(n) = a.u64("limit")? {
                 query.push(format!("limit={n}"));
             }
-            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            Ok(Request::new(Method::GET, format!("/api/leases{query}")))
+            Ok(Request::new(Method::GET, with_query("/api/leases".into(), &query)))
         },
     },
     Tool {
@@ -481,6 +486,11 @@ pub static TOOLS: &[Tool] = &[
         build: |a| Ok(Request::new(Method::DELETE, format!("/api/leases/{}", a.segment("lease_id")?))),
     },
 ];
+
+/// `path` with `pairs` (already encoded) as its query, if any.
+fn with_query(path: String, pairs: &[String]) -> String {
+    if pairs.is_empty() { path } else { format!("{path}?{}", pairs.join("&")) }
+}
 
 /// The tool called `name`.
 pub fn find(name: &str) -> Option<&'static Tool> {
@@ -503,7 +513,7 @@ pub fn list(state: &AppState) -> ListToolsResult {
                     "readOnlyHint": matches!(t.name, "leasehold_quote" | "leasehold_pricing" | "leasehold_download" | "leasehold_mailbox_poll" | "leasehold_mailbox_read" | "leasehold_checkpoint_get" | "leasehold_leases"),
                     "openWorldHint": false,
                 },
-                "_meta": { "leasehold/auth": if t.auth == Auth::X402 && !x402 { "owner" } else { t.auth.as_str() } },
+                "_meta": { "leasehold/auth": t.auth_on(x402).as_str() },
             })
         })
         .collect();

@@ -35,7 +35,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(claim))
 }
 
-fn refused(r: Refusal) -> ApiError {
+/// The API's refusal of a claim (also what `/mcp` says when a claim's `HEAD` is refused).
+pub(crate) fn refused(r: Refusal) -> ApiError {
     match r {
         Refusal::Revoked => ApiError::new(StatusCode::GONE, "handoff_revoked", "this handoff has been revoked"),
         Refusal::Expired => ApiError::new(StatusCode::GONE, "handoff_expired", "this handoff has expired"),

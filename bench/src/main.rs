@@ -8,6 +8,7 @@ mod handoff;
 mod load;
 mod mailbox;
 mod mcp;
+mod scenario;
 mod server;
 mod storage;
 mod webhook;
@@ -204,6 +205,13 @@ enum Command {
         #[command(flatten)]
         options: webhook::Options,
     },
+    /// The production shape under faults: nginx, N pods, M workers, PostgreSQL + S3, a
+    /// mixed workload while processes are SIGKILLed; invariants as tried / held /
+    /// violated (exit 1 on any violation). `--compare-pods 1,3`: throughput per pod count.
+    Scenario {
+        #[command(flatten)]
+        options: scenario::Options,
+    },
 }
 
 #[tokio::main]
@@ -225,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
             mailbox::run(&target, concurrency, seconds, size, rounds).await
         }
         Command::Webhook { target, options } => webhook::run(&target, &options).await,
+        Command::Scenario { options } => scenario::run(&options).await,
         Command::Mcp { target, concurrency, seconds, rounds } => mcp::run(&target, concurrency, seconds, rounds).await,
         Command::Cli { target, cli_bin, size_mib, rounds } => cli::run(&target, &cli_bin, size_mib, rounds).await,
         Command::X402 { target, concurrency, seconds, rounds } => {

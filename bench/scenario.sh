@@ -36,7 +36,14 @@ mkdir -p "$S3_DIR/scenario"
 export AWS_ACCESS_KEY_ID=scenario AWS_SECRET_ACCESS_KEY=scenario-secret
 s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key scenario --secret-key scenario-secret "$S3_DIR" >"$S3_DIR.log" 2>&1 &
 S3_PID=$!
-trap 'kill $S3_PID 2>/dev/null; wait $S3_PID 2>/dev/null; rm -rf "$S3_DIR" "$S3_DIR.log"' EXIT
+stop_s3() {
+  local rc=$?
+  kill "$S3_PID" 2>/dev/null || true
+  wait "$S3_PID" 2>/dev/null || true
+  rm -rf "$S3_DIR" "$S3_DIR.log"
+  exit "$rc"
+}
+trap stop_s3 EXIT
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && break; sleep 0.2; done
 
 "target/$PROFILE/leasehold-bench" scenario \

@@ -205,6 +205,8 @@ pub async fn blobs_gone(
         });
     }
     let known: HashSet<String> = leases.iter().map(|r| text(r, "id")).collect();
+    // Once every lease has ended and the orphan age has passed, the prefix must be empty.
+    record.check(Check::BlobHasLease, listed.is_empty(), || format!("{} objects left in the bucket", listed.len()));
     for entry in &listed {
         let owned = lease_of(&entry.key).is_some_and(|l| known.contains(l));
         record.check(Check::BlobHasLease, false, || format!("{} left in the bucket (lease row: {owned})", entry.key));

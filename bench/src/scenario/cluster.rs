@@ -70,7 +70,9 @@ impl Process {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         for _ in 0..600 {
             if let Some(status) = child.try_wait()? {
-                anyhow::bail!("{} exited at start ({status}); log: {}", self.name, self.log.display());
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail = &log[log.len().saturating_sub(2000)..];
+                anyhow::bail!("{} exited at start ({status}); its log ends:\n{tail}", self.name);
             }
             if client.get(self.probe()).send().await.is_ok_and(|r| r.status().is_success()) {
                 self.child = Some(child);
@@ -78,7 +80,9 @@ impl Process {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::bail!("{} did not become ready; log: {}", self.name, self.log.display())
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail = &log[log.len().saturating_sub(2000)..];
+        anyhow::bail!("{} did not become ready; its log ends:\n{tail}", self.name)
     }
 
     /// SIGKILL, and wait for it to be gone.
@@ -229,8 +233,14 @@ impl Cluster {
 
     /// Stops everything and drops the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.nginx.start_kill().ok();
-        self.nginx.wait().await.ok();
+        // SIGTERM: nginx's master stops its workers (a SIGKILL would orphan them).
+        if let Some(pid) = self.nginx.id() {
+            Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.ok();
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.nginx.wait()).await.is_err() {
+            self.nginx.start_kill().ok();
+            self.nginx.wait().await.ok();
+        }
         for p in self.pods.iter_mut().chain(self.workers.iter_mut()) {
             p.kill().await?;
         }

@@ -89,7 +89,6 @@ pub async fn run(opts: &Options) -> anyhow::Result<()> {
     }
     let mut cluster = Cluster::start(opts, opts.pods, opts.workers, "run").await?;
     let outcome = checked_run(opts, &mut cluster).await;
-    println!("logs: {}", cluster.dir.path().display());
     let violations = match outcome {
         Ok(v) => v,
         Err(e) => {
@@ -262,13 +261,24 @@ async fn compare(opts: &Options) -> anyhow::Result<()> {
             opts.seconds,
             opts.max_upload_mib << 20,
         ));
+        let db = leasehold_core::db::connect_url(&cluster.database_url, 1).await?;
+        let commits_before = commits(&db).await?;
         let started = Instant::now();
-        for task in spawn_load(&load) {
+        let tasks = spawn_load(&load);
+        let waits = sample_waits(&db, load.deadline).await?;
+        for task in tasks {
             task.await?;
         }
         let seconds = started.elapsed().as_secs_f64();
-        println!("== {pods} pod(s)");
+        let commits = (commits(&db).await? - commits_before) as f64 / seconds;
+        println!("== {pods} pod(s): {commits:.0} PostgreSQL commits/s");
         record.print(seconds);
+        println!("PostgreSQL sessions of this database seen waiting, sampled every 250 ms (what they waited on):");
+        let mut waits: Vec<_> = waits.into_iter().collect();
+        waits.sort_by_key(|w| std::cmp::Reverse(w.1));
+        for (what, n) in waits.iter().take(8) {
+            println!("  {n:>6}  {what}");
+        }
         results.push((pods, seconds, record.completed()));
         cluster.stop().await?;
     }
@@ -301,4 +311,40 @@ async fn compare(opts: &Options) -> anyhow::Result<()> {
         println!(" {ratio:>8.2}");
     }
     Ok(())
+}
+
+/// Transactions committed in the database so far.
+async fn commits(db: &sea_orm::DatabaseConnection) -> anyhow::Result<i64> {
+    let sql = "SELECT xact_commit::BIGINT AS n FROM pg_stat_database WHERE datname = current_database()";
+    let row = sea_orm::ConnectionTrait::query_one_raw(
+        db,
+        sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned()),
+    )
+    .await?
+    .context("pg_stat_database")?;
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+/// Until `until`, every 250 ms: the wait events of this database's active sessions
+/// (query text elided), counted: which lock or I/O the load queues on.
+async fn sample_waits(
+    db: &sea_orm::DatabaseConnection,
+    until: Instant,
+) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+    let sql = "SELECT COALESCE(wait_event_type, 'CPU') || ':' || COALESCE(wait_event, 'running') || ' ' || \
+        COALESCE(substring(regexp_replace(query, '\\s+', ' ', 'g') from 1 for 60), '') AS what \
+        FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()";
+    let mut seen = std::collections::HashMap::new();
+    while Instant::now() < until {
+        let rows = sea_orm::ConnectionTrait::query_all_raw(
+            db,
+            sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned()),
+        )
+        .await?;
+        for row in rows {
+            *seen.entry(row.try_get::<String>("", "what").unwrap_or_default()).or_insert(0) += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(seen)
 }

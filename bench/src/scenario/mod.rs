@@ -61,6 +61,9 @@ pub struct Options {
     /// Run without faults.
     #[arg(long)]
     pub no_faults: bool,
+    /// Multiplies the workload's tasks (2 storage, 1 claim, 2 mailbox, 1 checkpoint).
+    #[arg(long, default_value_t = 1)]
+    pub load: usize,
     /// Instead of the checked run: the workload, without faults, once per pod count
     /// (e.g. `1,3`), each on a fresh database; prints the throughputs side by side.
     #[arg(long, value_delimiter = ',')]
@@ -131,11 +134,11 @@ async fn accounts(client: &reqwest::Client, base: &str, n: usize) -> anyhow::Res
 }
 
 /// Starts the workload tasks; they stop at the load's deadline.
-fn spawn_load(load: &Arc<Load>) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_load(load: &Arc<Load>, factor: usize) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     let mut n = 0;
     for (kind, count) in TASKS {
-        for _ in 0..count {
+        for _ in 0..count * factor.max(1) {
             n += 1;
             let load = load.clone();
             tasks.push(match kind {
@@ -208,7 +211,7 @@ async fn checked_run(opts: &Options, cluster: &mut Cluster) -> anyhow::Result<u6
     let load =
         Arc::new(Load::new(cluster.base.clone(), keys, record.clone(), hooks, opts.seconds, opts.max_upload_mib << 20));
     let started = Instant::now();
-    let tasks = spawn_load(&load);
+    let tasks = spawn_load(&load, opts.load);
     let crediting = tokio::spawn(credits(client.clone(), cluster.base.clone(), accounts.clone(), load.deadline));
     let crashes = if opts.no_faults {
         tokio::time::sleep_until(load.deadline.into()).await;
@@ -264,7 +267,7 @@ async fn compare(opts: &Options) -> anyhow::Result<()> {
         let db = leasehold_core::db::connect_url(&cluster.database_url, 1).await?;
         let commits_before = commits(&db).await?;
         let started = Instant::now();
-        let tasks = spawn_load(&load);
+        let tasks = spawn_load(&load, opts.load);
         let waits = sample_waits(&db, load.deadline).await?;
         for task in tasks {
             task.await?;
@@ -272,7 +275,7 @@ async fn compare(opts: &Options) -> anyhow::Result<()> {
         let seconds = started.elapsed().as_secs_f64();
         let commits = (commits(&db).await? - commits_before) as f64 / seconds;
         println!("== {pods} pod(s): {commits:.0} PostgreSQL commits/s");
-        record.print(seconds);
+        record.print_ops(seconds);
         println!("PostgreSQL sessions of this database seen waiting, sampled every 250 ms (what they waited on):");
         let mut waits: Vec<_> = waits.into_iter().collect();
         waits.sort_by_key(|w| std::cmp::Reverse(w.1));

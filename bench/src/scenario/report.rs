@@ -133,9 +133,8 @@ impl Record {
         ops.iter().map(|(name, op)| (*name, op.latencies.len() as u64)).collect()
     }
 
-    /// Prints the operations table and returns the number of violations after printing
-    /// the checks table.
-    pub fn print(&self, seconds: f64) -> u64 {
+    /// Prints the operations table.
+    pub fn print_ops(&self, seconds: f64) {
         println!(
             "{:<14} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
             "operation", "ok", "refused", "cut", "ok/s", "p50 ms", "p99 ms"
@@ -151,6 +150,12 @@ impl Record {
                 percentile(&op.latencies, 0.99)
             );
         }
+    }
+
+    /// Prints the operations and the checks tables; returns the number of violations (an
+    /// invariant never tried counts as one).
+    pub fn print(&self, seconds: f64) -> u64 {
+        self.print_ops(seconds);
         println!();
         println!("{:<62} {:>7} {:>7} {:>9}", "invariant", "tried", "held", "violated");
         let checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);

@@ -70,9 +70,7 @@ impl Process {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         for _ in 0..600 {
             if let Some(status) = child.try_wait()? {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                let tail = &log[log.len().saturating_sub(2000)..];
-                anyhow::bail!("{} exited at start ({status}); its log ends:\n{tail}", self.name);
+                anyhow::bail!("{} exited at start ({status}); its log ends:\n{}", self.name, self.log_tail());
             }
             if client.get(self.probe()).send().await.is_ok_and(|r| r.status().is_success()) {
                 self.child = Some(child);
@@ -80,9 +78,14 @@ impl Process {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        anyhow::bail!("{} did not become ready; its log ends:\n{}", self.name, self.log_tail())
+    }
+
+    /// The last 2,000 bytes or so of its log (cut at a character boundary).
+    fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail = &log[log.len().saturating_sub(2000)..];
-        anyhow::bail!("{} did not become ready; its log ends:\n{tail}", self.name)
+        let start = (log.len().saturating_sub(2000)..log.len()).find(|&i| log.is_char_boundary(i)).unwrap_or(log.len());
+        log[start..].to_owned()
     }
 
     /// SIGKILL, and wait for it to be gone.

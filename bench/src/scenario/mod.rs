@@ -201,15 +201,26 @@ async fn faults(cluster: &mut Cluster, every: f64, until: Instant) -> anyhow::Re
     Ok(crashes)
 }
 
-/// The checked run; returns the number of violations.
-async fn checked_run(opts: &Options, cluster: &mut Cluster) -> anyhow::Result<u64> {
-    let client = reqwest::Client::new();
-    let accounts = accounts(&client, &cluster.base, 4).await?;
+/// The accounts, the record and the workload of a run on `cluster` (with its webhook
+/// receiver started).
+async fn prepare(
+    opts: &Options,
+    client: &reqwest::Client,
+    cluster: &Cluster,
+) -> anyhow::Result<(Vec<(String, String)>, Arc<Record>, Arc<Load>)> {
+    let accounts = accounts(client, &cluster.base, 4).await?;
     let record = Arc::new(Record::default());
     let hooks = hooks::Receiver::start().await?;
     let keys = accounts.iter().map(|(_, k)| k.clone()).collect();
     let load =
         Arc::new(Load::new(cluster.base.clone(), keys, record.clone(), hooks, opts.seconds, opts.max_upload_mib << 20));
+    Ok((accounts, record, load))
+}
+
+/// The checked run; returns the number of violations.
+async fn checked_run(opts: &Options, cluster: &mut Cluster) -> anyhow::Result<u64> {
+    let client = reqwest::Client::new();
+    let (accounts, record, load) = prepare(opts, &client, cluster).await?;
     let started = Instant::now();
     let tasks = spawn_load(&load, opts.load);
     let crediting = tokio::spawn(credits(client.clone(), cluster.base.clone(), accounts.clone(), load.deadline));
@@ -251,19 +262,7 @@ async fn compare(opts: &Options) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &pods in &opts.compare_pods {
         let cluster = Cluster::start(opts, pods, opts.workers, &format!("p{pods}")).await?;
-        let client = reqwest::Client::new();
-        let accounts = accounts(&client, &cluster.base, 4).await?;
-        let record = Arc::new(Record::default());
-        let hooks = hooks::Receiver::start().await?;
-        let keys = accounts.iter().map(|(_, k)| k.clone()).collect();
-        let load = Arc::new(Load::new(
-            cluster.base.clone(),
-            keys,
-            record.clone(),
-            hooks,
-            opts.seconds,
-            opts.max_upload_mib << 20,
-        ));
+        let (_, record, load) = prepare(opts, &reqwest::Client::new(), &cluster).await?;
         let db = leasehold_core::db::connect_url(&cluster.database_url, 1).await?;
         let commits_before = commits(&db).await?;
         let started = Instant::now();

@@ -475,10 +475,7 @@ impl Load {
                         i += 1;
                         let url = this.url(&format!("/api/checkpoint/{workflow}"));
                         let current = match this.client.get(&url).bearer_auth(&key).send().await {
-                            Ok(r) if r.status() == 200 => r
-                                .headers()
-                                .get("X-Checkpoint-Version")
-                                .and_then(|v| v.to_str().ok()?.parse::<i64>().ok()),
+                            Ok(r) if r.status() == 200 => version(&r),
                             _ => None,
                         };
                         let Some(current) = current else {
@@ -499,11 +496,7 @@ impl Load {
                         match res {
                             Ok(r) if r.status() == 200 => {
                                 this.record.latency("cas put", started);
-                                let version = r
-                                    .headers()
-                                    .get("X-Checkpoint-Version")
-                                    .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
-                                let version = version.unwrap_or(-1);
+                                let version = version(&r).unwrap_or(-1);
                                 this.record.check(Check::Cas, version == current + 1, || {
                                     format!("{workflow}: If-Match {current} wrote version {version}")
                                 });
@@ -537,8 +530,7 @@ impl Load {
             if let Ok(r) = current
                 && r.status() == 200
             {
-                let version =
-                    r.headers().get("X-Checkpoint-Version").and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+                let version = version(&r);
                 let body = r.text().await.unwrap_or_default();
                 if let Some(bodies) = version.and_then(|v| winners.get(&v)) {
                     self.record.check(Check::Cas, bodies.contains(&body), || {
@@ -548,6 +540,11 @@ impl Load {
             }
         }
     }
+}
+
+/// A checkpoint answer's `X-Checkpoint-Version`.
+fn version(res: &reqwest::Response) -> Option<i64> {
+    res.headers().get("X-Checkpoint-Version")?.to_str().ok()?.parse().ok()
 }
 
 impl Check {

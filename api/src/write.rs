@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use leasehold_core::accounts;
 use leasehold_core::leases::Owner;
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -259,7 +259,7 @@ pub async fn transact<C: Creation>(
     now: i64,
 ) -> Result<C::Created, ApiError> {
     let _gate = leasehold_core::db::write_gate(&state.db).await;
-    let txn = state.db.begin().await?;
+    let txn = leasehold_core::db::begin_write(&state.db).await?;
     match (payer, creation.price()) {
         (Payer::Account(account_id), Some(price)) => {
             #[allow(clippy::disallowed_methods)] // the pipeline is the one place that charges

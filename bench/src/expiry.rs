@@ -14,7 +14,6 @@ use leasehold_core::{Clock, Config, accounts};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
 };
 
 use crate::{BlobBackend, Target};
@@ -73,7 +72,7 @@ async fn write_leases(
 ) -> anyhow::Result<()> {
     let window_ms = i64::try_from(window * 1000)?;
     for (chunk_no, chunk) in ids.chunks(1000).enumerate() {
-        let txn = db.begin().await?;
+        let txn = leasehold_core::db::begin_write(db).await?;
         let now = Clock::system().now_ms();
         for (i, id) in chunk.iter().enumerate() {
             let n = i64::try_from(chunk_no * 1000 + i)?;

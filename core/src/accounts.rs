@@ -5,7 +5,7 @@ use leasehold_entities::{account, api_key, ledger_entry};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::{ids, tokens};
@@ -64,7 +64,7 @@ pub async fn create(
     if name.chars().any(char::is_control) {
         return Err(AccountError::Invalid("name must not contain control characters"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let account = account::ActiveModel {
         id: Set(ids::account_id()),
         name: Set(name.to_owned()),
@@ -106,7 +106,7 @@ pub async fn credit(
     if memo.is_some_and(|m| m.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
         return Err(AccountError::Invalid("memo must not contain control characters other than newline and tab"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let updated = account::Entity::update_many()
         .col_expr(account::Column::BalanceMicros, Expr::col(account::Column::BalanceMicros).add(amount))
         .filter(account::Column::Id.eq(account_id))
@@ -217,7 +217,7 @@ pub async fn mint_key(
     account_id: &str,
     now: i64,
 ) -> Result<(String, api_key::Model), AccountError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let key = insert_key(&txn, account_id, now).await?;
     let row = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(tokens::sha256_hex(key.as_bytes())))
@@ -274,7 +274,7 @@ pub async fn revoke_key(
     prefix: &str,
     now: i64,
 ) -> Result<api_key::Model, AccountError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // A no-op write on the account row serializes concurrent revocations of one account
     // (row lock on PostgreSQL, the write lock on SQLite) so two can never both pass the
     // "not the last key" check.

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use leasehold_migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 use crate::config::Config;
 
@@ -106,7 +109,7 @@ static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let _guard = MIGRATING.lock().await;
     if db.get_database_backend() == DbBackend::Postgres {
-        let lock = db.begin().await?;
+        let lock = begin_write(db).await?;
         lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")).await?;
         let result = Migrator::up(db, None).await;
         lock.commit().await?;
@@ -114,6 +117,24 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     } else {
         Migrator::up(db, None).await
     }
+}
+
+/// Opens a transaction that may write; every transaction in Leasehold opens this way.
+///
+/// On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock up front and waits for it
+/// under the busy timeout. A plain (deferred) `BEGIN` takes the lock only at the first
+/// write, and a transaction that has already read cannot wait for it: SQLite answers
+/// "database is locked" at once (`SQLITE_BUSY`, or `SQLITE_BUSY_SNAPSHOT` when another
+/// writer committed since the read) rather than risk a deadlock. Any read-then-write
+/// transaction (minting a key: check the prefix, then insert) would then fail with a 500
+/// whenever another connection — a second process, the embedded worker — was writing.
+/// PostgreSQL ignores the mode.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Serializes this process's hot write transactions on SQLite (one writer at a time

@@ -8,7 +8,7 @@ use leasehold_entities::{handoff, handoff_claim, lease};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 
 use crate::leases::{self, Owner};
@@ -178,7 +178,7 @@ pub async fn acquire(
     now: i64,
 ) -> Result<Result<Slot, Refusal>, DbErr> {
     let _gate = crate::db::write_gate(db).await;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     free_abandoned(&txn, handoff_id, now).await?;
     let taken = handoff::Entity::update_many()
         .col_expr(handoff::Column::ClaimsInFlight, Expr::col(handoff::Column::ClaimsInFlight).add(1))
@@ -255,7 +255,7 @@ pub async fn complete(
     now: i64,
 ) -> Result<Option<Completed>, DbErr> {
     let _gate = crate::db::write_gate(db).await;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if !finish(&txn, claim_id, ClaimState::Completed, bytes, now).await? {
         txn.rollback().await?;
         return Ok(None);
@@ -317,7 +317,7 @@ pub async fn release(
     now: i64,
 ) -> Result<(), DbErr> {
     let _gate = crate::db::write_gate(db).await;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if finish(&txn, claim_id, ClaimState::Failed, bytes, now).await? {
         handoff::Entity::update_many()
             .col_expr(handoff::Column::ClaimsInFlight, Expr::col(handoff::Column::ClaimsInFlight).sub(1))

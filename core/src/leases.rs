@@ -5,7 +5,7 @@ use leasehold_entities::{lease, storage_object};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 use crate::queue::{self, EndLease, RunAt};
@@ -134,7 +134,7 @@ pub async fn mark_deleted(db: &DatabaseConnection, lease: &lease::Model, now: i6
     if let Err(gone) = check_serving(lease, now) {
         return Ok(DeleteOutcome::Gone(gone));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if delete_in(&txn, &lease.id, now).await? {
         txn.commit().await?;
         return Ok(DeleteOutcome::Deleted);
@@ -176,7 +176,7 @@ pub async fn expire_matching(
     which: sea_orm::Condition,
     now: i64,
 ) -> Result<Vec<lease::Model>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let expired = expire_matching_in(&txn, which, now).await?;
     txn.commit().await?;
     Ok(expired)

@@ -1,6 +1,7 @@
 use leasehold_tests::upload::Upload;
 use leasehold_tests::{Backend, TestApp, backend_tests};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use std::time::Duration;
 
 backend_tests!(concurrent_uploads_on_two_instances_never_overdraw_the_balance, concurrent_key_revocations_keep_one_key);
 
@@ -62,4 +63,32 @@ async fn concurrent_key_revocations_keep_one_key(backend: Backend) {
     }
     let left = leasehold_core::accounts::list_keys(&a.state.db, &account_id).await.expect("keys");
     assert!(!left.is_empty(), "an account must keep at least one key");
+}
+
+/// SQLite: another connection (a second process, the embedded worker) holds the write lock
+/// while a key is minted. Minting reads (is the display prefix taken?) before it inserts; in
+/// a deferred transaction SQLite refuses that upgrade at once with "database is locked" and
+/// the request failed with a 500. Every transaction now takes the lock up front and waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_then_write_request_waits_for_another_sqlite_writer() {
+    let Some(backend) = Backend::embedded() else { return };
+    let app = TestApp::spawn(&backend).await;
+    let (_, key) = app.create_account(0).await;
+    // A first use records the key's last use (a write of its own); later requests within a
+    // minute do not, so the minting below is the only writer waiting.
+    assert_eq!(app.get_json(&key, "/v1/account/api-keys").await.0, 200);
+    let other = leasehold_core::db::connect_url(&app.state.config.database_url, 1).await.expect("second connection");
+    for _ in 0..3 {
+        let holder = leasehold_core::db::begin_write(&other).await.expect("begin");
+        holder.execute_unprepared("UPDATE account SET name = name").await.expect("take the write lock");
+        let req = app.client.post(app.url("/v1/account/api-keys")).bearer_auth(&key);
+        let mint = tokio::spawn(async move { req.send().await.expect("mint").status().as_u16() });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!mint.is_finished(), "the mint waited for the lock");
+        holder.commit().await.expect("commit");
+        assert_eq!(mint.await.expect("task"), 201);
+    }
+    let (status, keys) = app.get_json(&key, "/v1/account/api-keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(keys["keys"].as_array().expect("keys").len(), 4);
 }

@@ -5,7 +5,6 @@ use leasehold_entities::{lease, mailbox_message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, ExprTrait, QueryFilter, Statement,
-    TransactionTrait,
 };
 
 use super::{NOTIFY_CHANNEL, message_key};
@@ -52,7 +51,7 @@ pub enum Dropped {
 /// [`commit_drops_in`].
 pub async fn commit_drops(db: &DatabaseConnection, drops: &[PendingDrop]) -> Result<Vec<Dropped>, DbErr> {
     let _gate = crate::db::write_gate(db).await;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let outcomes = commit_drops_in(&txn, drops).await?;
     txn.commit().await?;
     Ok(outcomes)

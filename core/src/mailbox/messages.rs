@@ -4,7 +4,7 @@ use leasehold_entities::{lease, mailbox_message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 
 /// The blob key of a message.
@@ -45,7 +45,7 @@ pub async fn delete_message(
     lease_id: &str,
     message_id: &str,
 ) -> Result<Option<mailbox_message::Model>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deleted = mailbox_message::Entity::delete_many()
         .filter(mailbox_message::Column::Id.eq(message_id))
         .filter(mailbox_message::Column::LeaseId.eq(lease_id))

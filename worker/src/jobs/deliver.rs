@@ -16,7 +16,7 @@ use leasehold_core::queue::{self, DeliverWebhook, Job, RunAt};
 use leasehold_core::webhook::{self, DeliveryState, event};
 use leasehold_entities::{lease, webhook_event};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter};
 
 use super::JobError;
 use crate::WorkerContext;
@@ -207,7 +207,7 @@ async fn settle(
         .filter(webhook_event::Column::State.eq(DeliveryState::Pending))
         .filter(webhook_event::Column::Attempts.eq(evt.attempts));
     let _gate = leasehold_core::db::write_gate(&ctx.db).await;
-    let txn = ctx.db.begin().await?;
+    let txn = leasehold_core::db::begin_write(&ctx.db).await?;
     let outcome = if attempt.delivered() {
         update = update
             .col_expr(webhook_event::Column::State, Expr::value(DeliveryState::Delivered))
@@ -264,7 +264,7 @@ async fn settle_stopped(
     now: i64,
 ) -> Result<(), JobError> {
     let _gate = leasehold_core::db::write_gate(&ctx.db).await;
-    let txn = ctx.db.begin().await?;
+    let txn = leasehold_core::db::begin_write(&ctx.db).await?;
     let mut this = webhook_event::Entity::update_many()
         .col_expr(webhook_event::Column::State, Expr::value(DeliveryState::Failed))
         .col_expr(webhook_event::Column::LastError, Expr::value(why))

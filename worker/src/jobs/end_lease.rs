@@ -14,7 +14,7 @@ use leasehold_core::queue::{self, EndLease, Job, RunAt};
 use leasehold_core::{checkpoint, mailbox};
 use leasehold_entities::{lease, storage_object};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter};
 
 use super::JobError;
 use crate::WorkerContext;
@@ -130,7 +130,7 @@ pub async fn purge_batch(ctx: &WorkerContext, dead: Vec<lease::Model>) -> Result
     keys.extend(checkpoint::version_keys(&ctx.db, &ids).await?);
     ctx.blobs.delete_leases(&ids, &keys, ctx.config.worker.concurrency).await?;
     let now = ctx.clock.now_ms();
-    let txn = ctx.db.begin().await?;
+    let txn = leasehold_core::db::begin_write(&ctx.db).await?;
     let marked = lease::Entity::update_many()
         .col_expr(lease::Column::PurgedAt, Expr::value(now))
         .filter(lease::Column::Id.is_in(ids))

@@ -1,6 +1,7 @@
 //! A stand-in S3 endpoint that answers only `ListMultipartUploads` (in two pages, or
 //! `501 NotImplemented` as s3s-fs does) and records `AbortMultipartUpload`s: for the
-//! reaper's abort path, which the test S3 server (s3s-fs) cannot exercise.
+//! reaper's abort path, which the test S3 server (s3s-fs) cannot exercise. Anything else
+//! is answered 400, as a server does to a request signed for another region.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use leasehold_core::config::{BlobConfig, S3Config, StaticCredentials};
+use leasehold_core::secret::Secret;
 
 /// One unfinished multipart upload the fake lists.
 #[derive(Clone, Debug)]
@@ -44,6 +47,19 @@ impl FakeS3 {
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { endpoint, inner }
+    }
+
+    /// A store configuration (bucket `fake`, prefix `p/`) pointing at this fake.
+    pub fn store_config(&self) -> BlobConfig {
+        BlobConfig::S3(S3Config {
+            bucket: "fake".into(),
+            endpoint: Some(self.endpoint.clone()),
+            region: "us-east-1".into(),
+            force_path_style: true,
+            prefix: "p/".into(),
+            part_size: 8 << 20,
+            credentials: Some(StaticCredentials { access_key_id: "k".into(), secret_access_key: Secret::new("s") }),
+        })
     }
 
     /// Upload ids aborted so far.

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use leasehold_core::blob::{BlobError, BlobStore};
 use leasehold_core::config::BlobConfig;
+use leasehold_tests::fake_s3::FakeS3;
 use leasehold_tests::{Backend, TestApp, backend_tests, eventually};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -58,4 +60,22 @@ async fn readiness_names_a_database_that_was_dropped() {
     .await;
     let Some(error) = seen else { panic!("readyz never said {line:?}; last: {:?}", readyz_error(&app).await) };
     assert!(error.contains("createdb"), "{error}");
+}
+
+/// A 400 to the bucket check (a HEAD: no body to say why) is what AWS and Garage answer to a
+/// request signed for another region; the line says which setting to look at.
+#[tokio::test]
+async fn a_bucket_check_answered_400_points_at_the_region() {
+    let fake = FakeS3::start(Vec::new(), false).await;
+    let store = BlobStore::open(&fake.store_config()).await.expect("store");
+    let place = fake.endpoint.trim_start_matches("http://");
+    match store.check().await {
+        Err(BlobError::Unusable(line)) => assert_eq!(
+            line,
+            format!(
+                "S3 at {place} answered 400 Bad Request for bucket \"fake\" — the usual cause is LEASEHOLD_S3_REGION (\"us-east-1\") not being the server's region (Garage's default is \"garage\")"
+            )
+        ),
+        other => panic!("expected an unusable store, got {other:?}"),
+    }
 }

@@ -128,18 +128,6 @@ async fn an_upload_killed_mid_multipart_does_not_stop_the_reaper(backend: Backen
     }
 }
 
-fn fake_store_config(fake: &FakeS3) -> BlobConfig {
-    BlobConfig::S3(S3Config {
-        bucket: "fake".into(),
-        endpoint: Some(fake.endpoint.clone()),
-        region: "us-east-1".into(),
-        force_path_style: true,
-        prefix: "p/".into(),
-        part_size: 8 << 20,
-        credentials: Some(StaticCredentials { access_key_id: "k".into(), secret_access_key: Secret::new("s") }),
-    })
-}
-
 fn fake_upload(id: &str, initiated: &str) -> FakeUpload {
     FakeUpload { key: format!("p/leases/{id}/object"), upload_id: id.into(), initiated: initiated.into() }
 }
@@ -155,7 +143,7 @@ async fn stale_multipart_uploads_are_aborted_across_pages_and_young_ones_kept() 
         true,
     )
     .await;
-    let store = BlobStore::open(&fake_store_config(&fake)).await.expect("store");
+    let store = BlobStore::open(&fake.store_config()).await.expect("store");
     let hour_ago = chrono::Utc::now().timestamp_millis() - 3_600_000;
     assert_eq!(store.reap_incomplete(hour_ago).await.expect("reap"), 2);
     assert_eq!(fake.aborted(), vec!["old-1".to_owned(), "old-2".to_owned()]);
@@ -164,7 +152,7 @@ async fn stale_multipart_uploads_are_aborted_across_pages_and_young_ones_kept() 
 #[tokio::test]
 async fn a_store_that_cannot_list_uploads_is_skipped() {
     let fake = FakeS3::start(vec![vec![fake_upload("old", "2020-01-01T00:00:00.000Z")]], false).await;
-    let store = BlobStore::open(&fake_store_config(&fake)).await.expect("store");
+    let store = BlobStore::open(&fake.store_config()).await.expect("store");
     assert_eq!(store.reap_incomplete(i64::MAX).await.expect("skipped, not failed"), 0);
     assert!(fake.aborted().is_empty());
 }

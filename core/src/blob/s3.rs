@@ -307,6 +307,12 @@ impl S3Backend {
                         self.region
                     )
                 }
+                // A signature scoped to another region: AWS and Garage answer 400
+                // (AuthorizationHeaderMalformed), and a HEAD carries no body to say so.
+                400 => format!(
+                    "S3 at {place} answered 400 Bad Request for bucket \"{bucket}\" — the usual cause is LEASEHOLD_S3_REGION (\"{}\") not being the server's region (Garage's default is \"garage\")",
+                    self.region
+                ),
                 status => format!("S3 at {place} answered {status} for bucket \"{bucket}\" (LEASEHOLD_S3_*)"),
             };
         }

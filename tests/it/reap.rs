@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use leasehold_core::blob::{BlobStore, lease_key};
-use leasehold_core::config::{BlobConfig, S3Config, StaticCredentials};
-use leasehold_core::secret::Secret;
 use leasehold_core::{checkpoint, ids, mailbox};
 use leasehold_entities::{checkpoint_version, mailbox_message, storage_object};
 use leasehold_tests::fake_s3::{FakeS3, FakeUpload};

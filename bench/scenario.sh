@@ -21,7 +21,10 @@ PG_URL=${LEASEHOLD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgr
 if [ "$PROFILE" = release ]; then
   cargo build --release -p leasehold-server -p leasehold-bench
 else
-  cargo build -p leasehold-server -p leasehold-bench
+  # The workspace's features, as `cargo test --workspace` resolves them: after CI's test
+  # run this builds nothing (building only the two packages resolves other features and
+  # recompiled half the dependencies, about 4 minutes of CI).
+  cargo build --workspace --all-targets
 fi
 command -v s3s-fs >/dev/null || cargo install s3s-fs@0.14.1 --features binary --locked
 if ! command -v nginx >/dev/null; then
